@@ -179,7 +179,10 @@ pub enum ResponseEvent {
 impl ResponseEvent {
     /// True for the events that end a response successfully (completed or incomplete).
     pub fn is_terminal(&self) -> bool {
-        matches!(self, ResponseEvent::Completed { .. } | ResponseEvent::Incomplete { .. })
+        matches!(
+            self,
+            ResponseEvent::Completed { .. } | ResponseEvent::Incomplete { .. }
+        )
     }
 
     /// True for events that carry model output (text, items, reasoning, tool input):

@@ -59,8 +59,13 @@ pub fn validate_turn_state(raw: &[u8], max_len: usize) -> Result<TurnStateToken,
 
 /// The turn-state token in `headers`, if the header is present: `Some(Ok)` when valid,
 /// `Some(Err)` when present but rejected.
-pub fn turn_state(headers: &http::HeaderMap, max_len: usize) -> Option<Result<TurnStateToken, TurnStateError>> {
-    headers.get(TURN_STATE).map(|v| validate_turn_state(v.as_bytes(), max_len))
+pub fn turn_state(
+    headers: &http::HeaderMap,
+    max_len: usize,
+) -> Option<Result<TurnStateToken, TurnStateError>> {
+    headers
+        .get(TURN_STATE)
+        .map(|v| validate_turn_state(v.as_bytes(), max_len))
 }
 
 /// A rate-limit snapshot from the `x-codex-*` headers, when any of them parse.
