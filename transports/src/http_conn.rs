@@ -1,5 +1,5 @@
-//! One HTTP exchange: connect, send the POST with hyper's HTTP/1.1 client connection,
-//! and report the head, each body chunk and the end to the session as inputs.
+//! One HTTP exchange: connect, write the POST, and report the response head, each
+//! body chunk and the end to the session as inputs.
 
 use std::sync::Arc;
 
@@ -7,13 +7,15 @@ use bytes::Bytes;
 use futures_channel::mpsc;
 use futures_rustls::TlsConnector;
 use futures_util::SinkExt;
-use futures_util::future::{Either, select};
-use http_body_util::{BodyExt, Full};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use turnwire_protocol::session::{HttpOpen, Input};
 
-use crate::io::HyperIo;
+use crate::http1::{Part, ResponseDecoder, encode_request};
 use crate::runtime::Runtime;
 use crate::tls::{Endpoint, open_stream};
+
+/// Bytes read from the socket at a time.
+const READ_SIZE: usize = 16 * 1024;
 
 /// Runs the exchange to its end, reporting everything on `inputs`. Returns when the
 /// body ended, the connection failed, or the session went away.
@@ -25,10 +27,13 @@ pub(crate) async fn run(
 ) {
     let conn = open.conn;
     if let Err(message) = exchange(runtime.as_ref(), &tls, open, &mut inputs).await {
-        let _ = inputs.send(Input::TransportError { conn, message }).await;
+        if !message.is_empty() {
+            let _ = inputs.send(Input::TransportError { conn, message }).await;
+        }
     }
 }
 
+/// An empty error means the session is gone and nothing needs reporting.
 async fn exchange(
     runtime: &dyn Runtime,
     tls: &TlsConnector,
@@ -43,68 +48,51 @@ async fn exchange(
         http::header::HOST,
         host.parse().map_err(|_| "invalid host".to_owned())?,
     );
-    // hyper's client connection writes the URI as given: send origin-form.
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    parts.uri = path
-        .parse()
-        .map_err(|_| "invalid request path".to_owned())?;
     let body = if open.compress { compress(body)? } else { body };
-    let request = http::Request::from_parts(parts, Full::new(body));
+    let request = encode_request(&parts, &body);
 
-    let stream = open_stream(runtime, tls, &endpoint)
+    let mut stream = open_stream(runtime, tls, &endpoint)
         .await
         .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+    stream
+        .write_all(&request)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("sending the request: {e}"))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
 
-    let work = async move {
-        let response = sender
-            .send_request(request)
+    let mut decoder = ResponseDecoder::new();
+    let mut parts = Vec::new();
+    let mut buf = vec![0u8; READ_SIZE];
+    loop {
+        let n = stream
+            .read(&mut buf)
             .await
-            .map_err(|e| e.to_string())?;
-        let (head, mut body) = response.into_parts();
-        let input = Input::HttpResponse {
-            conn,
-            status: head.status.as_u16(),
-            headers: head.headers,
-        };
-        inputs.send(input).await.map_err(|_| String::new())?;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| e.to_string())?;
-            if let Ok(data) = frame.into_data() {
-                if !data.is_empty() {
-                    inputs
-                        .send(Input::HttpBody { conn, data })
-                        .await
-                        .map_err(|_| String::new())?;
-                }
-            }
-        }
-        inputs
-            .send(Input::HttpEnd { conn })
-            .await
-            .map_err(|_| String::new())
-    };
-    let mut connection = core::pin::pin!(connection);
-    let mut work = core::pin::pin!(work);
-    match select(work.as_mut(), connection.as_mut()).await {
-        Either::Left((result, _)) => result,
-        Either::Right((Err(e), _)) => Err(e.to_string()),
-        // The connection finished cleanly; the exchange still completes on its own.
-        Either::Right((Ok(()), work)) => work.await,
-    }
-    .or_else(|message| {
-        if message.is_empty() {
-            Ok(())
+            .map_err(|e| format!("reading the response: {e}"))?;
+        let decoded = if n == 0 {
+            decoder.finish(&mut parts)
         } else {
-            Err(message)
+            decoder.feed(&buf[..n], &mut parts)
+        };
+        for part in parts.drain(..) {
+            let input = match part {
+                Part::Head { status, headers } => Input::HttpResponse {
+                    conn,
+                    status,
+                    headers,
+                },
+                Part::Data(data) => Input::HttpBody { conn, data },
+                Part::End => Input::HttpEnd { conn },
+            };
+            inputs.send(input).await.map_err(|_| String::new())?;
         }
-    })
+        decoded.map_err(|e| e.to_string())?;
+        if decoder.is_done() || n == 0 {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(feature = "zstd")]

@@ -1,7 +1,7 @@
 //! # turnwire-transports
 //!
 //! The turnwire driver, written once over a small [`Runtime`] trait: it carries out
-//! the sans-IO core's outputs with HTTP/1.1 (hyper), WebSocket (async-tungstenite) and
+//! the sans-IO core's outputs with HTTP/1.1 (a small codec of its own), WebSocket (async-tungstenite) and
 //! TLS (rustls with the ring provider), and feeds every result back. The runtime
 //! crates (`turnwire-tokio`, `turnwire-smol`) plug a runtime in.
 //!
@@ -18,8 +18,8 @@ mod auth;
 mod client;
 mod driver;
 mod error;
+mod http1;
 mod http_conn;
-mod io;
 mod runtime;
 mod tls;
 mod ws_conn;
