@@ -255,6 +255,17 @@ impl Drop for ResponseStream {
     }
 }
 
+/// A fresh jitter seed (64 random bits), for callers that must know the seed before
+/// the client exists (to record it, say).
+pub fn random_seed() -> u64 {
+    random_u64()
+}
+
+/// A fresh random (version 4) UUID for a conversation id.
+pub fn random_conversation_id() -> String {
+    random_uuid()
+}
+
 /// 64 random bits from the standard library's per-process hash keys.
 fn random_u64() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

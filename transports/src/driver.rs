@@ -219,6 +219,7 @@ impl Actor {
         }
         match self.session.handle_input(now, input) {
             Ok(ack) => Some(ack),
+            Err(UsageError::UnknownRequest(_)) => None,
             Err(err) => {
                 tracing::warn!(error = %err, "input refused by the session");
                 None
@@ -280,12 +281,9 @@ impl Actor {
             Command::Cancel { stream } => {
                 if let Some(request) = self.stream_requests.remove(&stream) {
                     self.streams.remove(&request);
-                    if self.session.running_requests() > 0 {
-                        let now = self.now();
-                        let _ = self
-                            .session
-                            .handle_input(now, Input::CancelRequest { request });
-                    }
+                    // The request may have ended already, its last event still queued
+                    // for the dropped reader; the session then refuses the cancel.
+                    self.feed(Input::CancelRequest { request });
                 }
             }
             Command::EndTurn { turn } => {

@@ -25,7 +25,10 @@ mod tls;
 mod ws_conn;
 
 pub use auth::{ApiKey, AuthProvider};
-pub use client::{Client, ClientOptions, InputRecorder, ResponseStream, TelemetryHook, Turn};
+pub use client::{
+    Client, ClientOptions, InputRecorder, ResponseStream, TelemetryHook, Turn,
+    random_conversation_id, random_seed,
+};
 pub use error::Error;
 pub use runtime::{AsyncTimer, BoxFuture, BoxStream, ByteStream, Runtime};
 pub use tls::TlsSettings;
