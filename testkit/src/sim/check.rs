@@ -38,18 +38,52 @@ use crate::wire;
 /// The turn-state header.
 const TURN_STATE: &str = "x-codex-turn-state";
 
+/// Which rule a violation breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// Exactly one terminal outcome per request, nothing after it.
+    Terminal,
+    /// `poll_timeout` never before now; time advances.
+    Timeout,
+    /// Retry counts, delays and attempt budgets.
+    Retry,
+    /// Fallback stickiness and cooldown.
+    Fallback,
+    /// Turn-state capture and propagation.
+    TurnState,
+    /// Incremental requests (section 6) and the input the server holds.
+    Incremental,
+    /// Messages only on open, idle, adopted sockets.
+    Socket,
+    /// `POST` bodies and headers.
+    Wire,
+    /// A terminal event closes the HTTP connection at once.
+    Close,
+    /// The session refused a transport input the simulator produced legitimately.
+    Input,
+    /// Simulator time went backwards (a simulator bug).
+    Time,
+    /// The fake server saw a malformed or impossible message.
+    Server,
+    /// The simulation halted (too many inputs, a loop, an unknown output).
+    Halt,
+}
+
 /// One broken rule, with the virtual time it was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// When (virtual nanoseconds).
     pub at: Instant,
-    /// What.
+    /// Which rule.
+    pub rule: Rule,
+    /// What happened.
     pub what: String,
 }
 
 impl core::fmt::Display for Violation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "[t={}ms] {}", self.at.as_nanos() / 1_000_000, self.what)
+        let ms = self.at.as_nanos() / 1_000_000;
+        write!(f, "[t={ms}ms {:?}] {}", self.rule, self.what)
     }
 }
 
@@ -199,14 +233,21 @@ impl Checker {
         self.requested_delays.extend(delays.iter().copied());
     }
 
-    fn violate(&mut self, what: String) {
-        self.violations.push(Violation { at: self.now, what });
+    fn violate(&mut self, rule: Rule, what: String) {
+        self.violations.push(Violation {
+            at: self.now,
+            rule,
+            what,
+        });
     }
 
     /// Called before the simulator feeds `input` at `now`.
     pub fn before_input(&mut self, now: Instant, input: &Input) {
         if now < self.now {
-            self.violate(format!("simulator time went backwards to {now:?}"));
+            self.violate(
+                Rule::Time,
+                format!("simulator time went backwards to {now:?}"),
+            );
         }
         if now > self.now {
             self.same_instant_timeouts = 0;
@@ -253,7 +294,14 @@ impl Checker {
             }
             Input::WsText { conn, text } => {
                 current.conn = Some(*conn);
-                if let Ok(json) = serde_json::from_str::<Value>(text) {
+                // Parse only frames that can matter here (most are deltas).
+                let relevant = text.contains(TURN_STATE)
+                    || text.contains("\"error\"")
+                    || text.contains("response.completed")
+                    || text.contains("response.done")
+                    || text.contains("response.incomplete")
+                    || text.contains("response.failed");
+                if relevant && let Ok(json) = serde_json::from_str::<Value>(text) {
                     current.token = json
                         .pointer("/headers/x-codex-turn-state")
                         .and_then(Value::as_str)
@@ -336,7 +384,10 @@ impl Checker {
                 );
             }
             Err(err) if transport => {
-                self.violate(format!("the session refused a transport input: {err}"));
+                self.violate(
+                    Rule::Input,
+                    format!("the session refused a transport input: {err}"),
+                );
             }
             _ => {}
         }
@@ -354,6 +405,14 @@ impl Checker {
         Some((req.turn, *id))
     }
 
+    /// The running request of a turn (requests in a turn are sequential).
+    fn running_in_turn(&self, turn: TurnId) -> Option<RequestId> {
+        self.requests
+            .iter()
+            .find(|(_, r)| r.turn == turn && !r.ended)
+            .map(|(id, _)| *id)
+    }
+
     fn attempt_checks(&mut self, id: RequestId, websocket: bool) {
         let now = self.now;
         let Some(req) = self.requests.get(&id) else {
@@ -361,12 +420,16 @@ impl Checker {
         };
         let (not_before, must_http) = (req.not_before, req.must_use_http);
         if now < not_before {
-            self.violate(format!(
-                "{id} attempt at {now:?} before its retry delay ended at {not_before:?}"
-            ));
+            self.violate(
+                Rule::Retry,
+                format!("{id} attempt at {now:?} before its retry delay ended at {not_before:?}"),
+            );
         }
         if websocket && must_http {
-            self.violate(format!("{id} used WebSocket after falling back to HTTP"));
+            self.violate(
+                Rule::Fallback,
+                format!("{id} used WebSocket after falling back to HTTP"),
+            );
         }
     }
 
@@ -389,14 +452,20 @@ impl Checker {
         let carried = header_text(&record.headers, TURN_STATE);
         let expected = self.expected_token(turn);
         if carried != expected {
-            self.violate(format!(
-                "POST of {id} ({turn}) carries turn state {carried:?}, expected {expected:?}"
-            ));
+            self.violate(
+                Rule::TurnState,
+                format!(
+                    "POST of {id} ({turn}) carries turn state {carried:?}, expected {expected:?}"
+                ),
+            );
         }
         let auth = header_text(&record.headers, "authorization");
         let want = format!("Bearer {}", self.token);
         if auth.as_deref() != Some(want.as_str()) {
-            self.violate(format!("POST of {id} has the wrong Authorization header"));
+            self.violate(
+                Rule::Wire,
+                format!("POST of {id} has the wrong Authorization header"),
+            );
         }
         let Some(req) = self.requests.get_mut(&id) else {
             return;
@@ -412,7 +481,7 @@ impl Checker {
                 body_input.map_or(0, Vec::len),
                 req.intended.len()
             );
-            self.violate(what);
+            self.violate(Rule::Wire, what);
         }
     }
 
@@ -420,12 +489,16 @@ impl Checker {
     pub fn on_open_ws(&mut self, record: &HandshakeRecord) {
         let conn = record.conn;
         if !self.rules.websockets {
-            self.violate(format!("WebSocket {conn} opened with websockets off"));
+            self.violate(
+                Rule::Fallback,
+                format!("WebSocket {conn} opened with websockets off"),
+            );
         }
         if let Some(at) = self.ws_disabled_at {
-            self.violate(format!(
-                "WebSocket {conn} opened after the fallback activated at {at:?}"
-            ));
+            self.violate(
+                Rule::Fallback,
+                format!("WebSocket {conn} opened after the fallback activated at {at:?}"),
+            );
         }
         let carried = header_text(&record.headers, TURN_STATE);
         if self.input.preconnect {
@@ -439,7 +512,10 @@ impl Checker {
                 },
             );
             if carried.is_some() {
-                self.violate(format!("preconnect {conn} carries a turn-state token"));
+                self.violate(
+                    Rule::TurnState,
+                    format!("preconnect {conn} carries a turn-state token"),
+                );
             }
             return;
         }
@@ -455,7 +531,7 @@ impl Checker {
         self.attempt_checks(id, true);
         let expected = self.expected_token(turn);
         if carried != expected {
-            self.violate(format!(
+            self.violate(Rule::TurnState, format!(
                 "handshake {conn} of {id} ({turn}) carries turn state {carried:?}, expected {expected:?}"
             ));
         }
@@ -466,23 +542,37 @@ impl Checker {
         let conn = record.conn;
         let state = self.ws.get(&conn).cloned().unwrap_or_default();
         if !state.opened || state.closed {
-            self.violate(format!("message on {conn}, which is not open"));
+            self.violate(
+                Rule::Socket,
+                format!("message on {conn}, which is not open"),
+            );
         }
         if state.busy {
-            self.violate(format!(
-                "message on {conn} while its previous response is still streaming"
-            ));
+            self.violate(
+                Rule::Socket,
+                format!("message on {conn} while its previous response is still streaming"),
+            );
         }
         if state.preconnect && !state.adopted {
-            self.violate(format!(
-                "request message on the unadopted preconnect {conn}"
-            ));
+            self.violate(
+                Rule::Socket,
+                format!("request message on the unadopted preconnect {conn}"),
+            );
         }
         if let Some(s) = self.ws.get_mut(&conn) {
             s.busy = true;
         }
+        // A WebSocket belongs to a turn; the message is for that turn's running request.
         let (turn, id) = match self.conns.get(&conn) {
-            Some(Owner::Request(turn, id)) => (*turn, *id),
+            Some(Owner::Request(turn, _)) => match self.running_in_turn(*turn) {
+                Some(id) => (*turn, id),
+                None => {
+                    return self.violate(
+                        Rule::Socket,
+                        format!("message on {conn} while its turn is idle"),
+                    );
+                }
+            },
             _ => match self.sole_running() {
                 Some(found) => found,
                 None => return,
@@ -500,19 +590,26 @@ impl Checker {
             &req.fields,
         );
         if record.kind != expected {
-            self.violate(format!(
-                "{id} message on {conn} is {:?}, section 6 says {expected:?}",
-                record.kind
-            ));
+            self.violate(
+                Rule::Incremental,
+                format!(
+                    "{id} message on {conn} is {:?}, section 6 says {expected:?}",
+                    record.kind
+                ),
+            );
         }
         match &record.full_input {
+            _ if record.lost => {}
             Ok(full) if *full == req.intended => {}
-            Ok(full) => self.violate(format!(
-                "{id} message on {conn}: the server holds {} input items, the request has {}",
-                full.len(),
-                req.intended.len()
-            )),
-            Err(why) => self.violate(format!("{id} message on {conn}: {why}")),
+            Ok(full) => self.violate(
+                Rule::Incremental,
+                format!(
+                    "{id} message on {conn}: the server holds {} input items, the request has {}",
+                    full.len(),
+                    req.intended.len()
+                ),
+            ),
+            Err(why) => self.violate(Rule::Incremental, format!("{id} message on {conn}: {why}")),
         }
         let last = LastMessage {
             request: id,
@@ -536,19 +633,27 @@ impl Checker {
     /// A caller event.
     pub fn on_event(&mut self, turn: TurnId, id: RequestId, event: &ResponseEvent) {
         let now = self.now;
-        let rules = self.rules.clone();
-        let requested = self.requested_delays.clone();
+        let rules = &self.rules;
+        let requested = &self.requested_delays;
+        let mut problems = Vec::new();
         let Some(req) = self.requests.get_mut(&id) else {
-            return self.violate(format!("event for unknown request {id}: {event:?}"));
+            return self.violate(
+                Rule::Terminal,
+                format!("event for unknown request {id}: {event:?}"),
+            );
         };
         if req.ended {
-            return self.violate(format!(
-                "event after the terminal outcome of {id}: {event:?}"
-            ));
+            return self.violate(
+                Rule::Terminal,
+                format!("event after the terminal outcome of {id}: {event:?}"),
+            );
         }
         if req.turn != turn {
             let owner = req.turn;
-            return self.violate(format!("event of {id} names {turn}, not {owner}"));
+            return self.violate(
+                Rule::Terminal,
+                format!("event of {id} names {turn}, not {owner}"),
+            );
         }
         match event {
             ResponseEvent::OutputItemDone { item } => {
@@ -563,7 +668,6 @@ impl Checker {
                 let expected_attempt = req.last_reconnect + 1;
                 req.last_reconnect = *attempt;
                 req.not_before = now.saturating_add(*delay);
-                let mut problems = Vec::new();
                 if *attempt != expected_attempt {
                     problems.push(format!("attempt {attempt}, expected {expected_attempt}"));
                 }
@@ -573,18 +677,15 @@ impl Checker {
                         rules.stream_max
                     ));
                 }
-                if !delay_ok(&rules, *attempt, *delay, &requested) {
+                if !delay_ok(rules, *attempt, *delay, requested) {
                     problems.push(format!("delay {delay:?} out of bounds"));
-                }
-                for p in problems {
-                    self.violate(format!("{id} Reconnecting: {p}"));
                 }
             }
             ResponseEvent::FallbackActivated { .. } => {
                 req.last_reconnect = 0;
                 req.must_use_http = true;
                 if !rules.websockets {
-                    self.violate(format!("{id} fell back although WebSocket is off"));
+                    problems.push("fell back although WebSocket is off".to_owned());
                 }
                 self.ws_disabled_at.get_or_insert(now);
             }
@@ -610,6 +711,14 @@ impl Checker {
             }
             _ => {}
         }
+        for p in problems {
+            let rule = if p.contains("fell back") {
+                Rule::Fallback
+            } else {
+                Rule::Retry
+            };
+            self.violate(rule, format!("{id} {}: {p}", event_name(event)));
+        }
     }
 
     fn end_request(&mut self, id: RequestId, success: bool) {
@@ -632,13 +741,16 @@ impl Checker {
     /// A request failed (its terminal outcome).
     pub fn on_failed(&mut self, turn: TurnId, id: RequestId) {
         let Some(req) = self.requests.get(&id) else {
-            return self.violate(format!("failure of unknown request {id}"));
+            return self.violate(Rule::Terminal, format!("failure of unknown request {id}"));
         };
         if req.ended {
-            return self.violate(format!("second terminal outcome for {id}"));
+            return self.violate(Rule::Terminal, format!("second terminal outcome for {id}"));
         }
         if req.turn != turn {
-            self.violate(format!("failure of {id} names {turn}, not {}", req.turn));
+            self.violate(
+                Rule::Terminal,
+                format!("failure of {id} names {turn}, not {}", req.turn),
+            );
         }
         self.end_request(id, false);
     }
@@ -657,7 +769,10 @@ impl Checker {
                         + 4;
                     if req.attempts > bound {
                         let n = req.attempts;
-                        self.violate(format!("{request} made {n} attempts, over {bound}"));
+                        self.violate(
+                            Rule::Retry,
+                            format!("{request} made {n} attempts, over {bound}"),
+                        );
                     }
                 }
             }
@@ -670,12 +785,16 @@ impl Checker {
             } => {
                 let rules = self.rules.clone();
                 if *retry > rules.request_max {
-                    self.violate(format!("{request} request-layer retry {retry} over budget"));
+                    self.violate(
+                        Rule::Retry,
+                        format!("{request} request-layer retry {retry} over budget"),
+                    );
                 }
                 if !delay_ok(&rules, *retry, *delay, &self.requested_delays) {
-                    self.violate(format!(
-                        "{request} request-layer delay {delay:?} out of bounds"
-                    ));
+                    self.violate(
+                        Rule::Retry,
+                        format!("{request} request-layer delay {delay:?} out of bounds"),
+                    );
                 }
                 if let Some(req) = self.requests.get_mut(request) {
                     req.not_before = now.saturating_add(*delay);
@@ -705,9 +824,10 @@ impl Checker {
     fn turn_state_captured(&mut self, turn: TurnId) {
         if let Some(old) = self.turn_token.get(&turn) {
             let old = old.clone();
-            return self.violate(format!(
-                "{turn} captured a second token (first was {old:?})"
-            ));
+            return self.violate(
+                Rule::TurnState,
+                format!("{turn} captured a second token (first was {old:?})"),
+            );
         }
         let from_conn = self.input.conn;
         let adopted = self
@@ -718,7 +838,10 @@ impl Checker {
         let token = match owner {
             Some(Owner::Request(t, _)) if t == turn => self.input.token.clone(),
             Some(Owner::Request(t, _)) => {
-                self.violate(format!("{turn} captured a token sent to {t}"));
+                self.violate(
+                    Rule::TurnState,
+                    format!("{turn} captured a token sent to {t}"),
+                );
                 None
             }
             _ if self.input.adoption_possible => adopted,
@@ -728,7 +851,10 @@ impl Checker {
             Some(token) => {
                 self.turn_token.insert(turn, token);
             }
-            None => self.violate(format!("{turn} captured a token the checker cannot place")),
+            None => self.violate(
+                Rule::TurnState,
+                format!("{turn} captured a token the checker cannot place"),
+            ),
         }
     }
 
@@ -737,28 +863,38 @@ impl Checker {
         let now = self.now;
         if let Some(at) = timeout {
             if at < now {
-                self.violate(format!("poll_timeout {at:?} is before now {now:?}"));
+                self.violate(
+                    Rule::Timeout,
+                    format!("poll_timeout {at:?} is before now {now:?}"),
+                );
             }
             if self.input.timeout && at <= now {
                 self.same_instant_timeouts += 1;
                 if self.same_instant_timeouts > 3 {
-                    self.violate(format!("timeouts repeat at {now:?} without time advancing"));
+                    self.violate(
+                        Rule::Timeout,
+                        format!("timeouts repeat at {now:?} without time advancing"),
+                    );
                     self.stuck = true;
                 }
             }
         }
         if !self.must_close.is_empty() {
             let open: Vec<ConnId> = std::mem::take(&mut self.must_close).into_iter().collect();
-            self.violate(format!(
-                "HTTP connections {open:?} still open after their terminal event"
-            ));
+            self.violate(
+                Rule::Close,
+                format!("HTTP connections {open:?} still open after their terminal event"),
+            );
         }
         if self.input.head_with_token {
             let owner = self.input.conn.and_then(|c| self.conns.get(&c)).copied();
             if let Some(Owner::Request(turn, _)) = owner
                 && !self.turn_token.contains_key(&turn)
             {
-                self.violate(format!("{turn} did not capture the turn state of its head"));
+                self.violate(
+                    Rule::TurnState,
+                    format!("{turn} did not capture the turn state of its head"),
+                );
             }
         }
     }
@@ -772,8 +908,20 @@ impl Checker {
             .map(|(id, _)| *id)
             .collect();
         for id in open {
-            self.violate(format!("{id} never reached a terminal outcome"));
+            self.violate(
+                Rule::Terminal,
+                format!("{id} never reached a terminal outcome"),
+            );
         }
+    }
+}
+
+/// A short name for an event in messages.
+fn event_name(event: &ResponseEvent) -> &'static str {
+    match event {
+        ResponseEvent::Reconnecting { .. } => "Reconnecting",
+        ResponseEvent::FallbackActivated { .. } => "FallbackActivated",
+        _ => "event",
     }
 }
 

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod check;
 pub mod faults;
+pub mod script;
 pub mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +36,7 @@ use turnwire_protocol::session::{
 use turnwire_protocol::time::{Instant, Now, UnixTime};
 
 pub use auth::{AuthAnswer, AuthSource};
-pub use check::{Checker, Violation};
+pub use check::{Checker, Rule, Violation};
 pub use faults::{FaultConfig, NetFaults, ServerFaults};
 pub use server::{
     Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, WsKind,
@@ -364,29 +365,50 @@ impl Simulator {
 
     /// Invariant violations seen so far: the checker's and the server's, and why the
     /// simulation halted if it did.
-    pub fn violations(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .checker
-            .violations()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut all = self.checker.violations().to_vec();
         all.extend(
             self.server
                 .recording()
                 .violations
                 .iter()
-                .map(|v| format!("server: {v}")),
+                .map(|v| Violation {
+                    at: self.now,
+                    rule: Rule::Server,
+                    what: v.clone(),
+                }),
         );
-        all.extend(self.halted.iter().map(|h| format!("halted: {h}")));
+        all.extend(self.halted.iter().map(|h| Violation {
+            at: self.now,
+            rule: Rule::Halt,
+            what: h.clone(),
+        }));
         all
     }
 
     /// Ends the run: every started request must have its terminal outcome. Returns all
     /// violations.
-    pub fn finish(&mut self) -> Vec<String> {
+    pub fn finish(&mut self) -> Vec<Violation> {
         self.checker.finish();
         self.violations()
+    }
+
+    /// Ends the run and panics, printing the violations and the end of the trace, if
+    /// any invariant was broken. For tests.
+    #[track_caller]
+    pub fn assert_no_violations(&mut self) {
+        let violations = self.finish();
+        if violations.is_empty() {
+            return;
+        }
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        let tail = self.trace.len().saturating_sub(400);
+        panic!(
+            "{} violation(s):\n{}\n\ntrace (last 400 lines):\n{}",
+            list.len(),
+            list.join("\n"),
+            self.trace[tail..].join("\n")
+        );
     }
 
     /// The outcome of a request so far.
@@ -400,6 +422,11 @@ impl Simulator {
             started_at: log.started_at,
             ended_at: log.ended_at,
         })
+    }
+
+    /// Number of inputs fed so far.
+    pub fn input_count(&self) -> u64 {
+        self.input_count
     }
 
     /// Number of deliveries waiting.
@@ -838,7 +865,7 @@ fn requested_delays(input: &Input) -> Vec<Duration> {
                 from_pair(name.as_str(), value.to_str().unwrap_or(""));
             }
         }
-        Input::WsText { text, .. } => {
+        Input::WsText { text, .. } if text.contains("retry-after") => {
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(text)
                 && let Some(map) = json.get("headers").and_then(|h| h.as_object())
             {

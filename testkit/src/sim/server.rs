@@ -282,6 +282,8 @@ pub struct HttpRecord {
     pub compress: bool,
     /// The HTTP status the server answered with (0 when it never answered).
     pub status: u16,
+    /// The response headers it answered with.
+    pub response_headers: Vec<(String, String)>,
 }
 
 /// One WebSocket handshake the server received.
@@ -317,6 +319,10 @@ pub struct WsMessageRecord {
     pub full_input: Result<Vec<Value>, String>,
     /// The response id and output items, when the reply completed a response.
     pub completed: Option<(String, Vec<Value>)>,
+    /// The server had already closed the socket: the message was lost.
+    pub lost: bool,
+    /// The turn-state token of the first `response.metadata` frame of the reply.
+    pub metadata_token: Option<String>,
 }
 
 /// A connection the session closed.
@@ -492,6 +498,7 @@ impl FakeServer {
             body,
             compress: open.compress,
             status: reply.status,
+            response_headers: reply.headers.clone(),
         });
         self.render_http(open.conn, &reply)
     }
@@ -561,12 +568,28 @@ impl FakeServer {
     /// implies, and answer with the next scripted reply or the model.
     pub fn on_send_ws(&mut self, now: Instant, conn: ConnId, text: &str) -> Vec<Emission> {
         let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let state = self.ws_conns.get(&conn).cloned();
-        let open = state.as_ref().is_some_and(|s| s.open);
-        if !open {
-            self.violation(format!("message on {conn}, which is not an open WebSocket"));
+        let Some(state) = self.ws_conns.get(&conn).cloned() else {
+            self.violation(format!(
+                "message on {conn}, which was never an open WebSocket"
+            ));
+            return Vec::new();
+        };
+        if !state.open {
+            // The server already closed this socket (its close is on the way to the
+            // client): the message is lost, as on a real network.
+            self.recording.ws_messages.push(WsMessageRecord {
+                at: now,
+                conn,
+                kind: reconstruct(&json, None).0,
+                json,
+                full_input: Err("sent after the server closed the socket".into()),
+                completed: None,
+                lost: true,
+                metadata_token: None,
+            });
+            return Vec::new();
         }
-        let held = state.and_then(|s| s.held);
+        let held = state.held;
         let (kind, full_input) = reconstruct(&json, held.as_ref());
         if let Err(why) = &full_input {
             self.violation(format!("message on {conn}: {why}"));
@@ -577,6 +600,13 @@ impl FakeServer {
         };
         self.noted_delays
             .extend(reply.requested_delays.iter().copied());
+        let metadata_token = reply.steps.iter().find_map(|step| match step {
+            Step::Event(e) if ev::kind(e) == "response.metadata" => e
+                .pointer("/headers/x-codex-turn-state")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            _ => None,
+        });
         let (emissions, completed) = self.render_ws(conn, &reply);
         if let Some(state) = self.ws_conns.get_mut(&conn) {
             state.held = match (&completed, &full_input) {
@@ -598,6 +628,8 @@ impl FakeServer {
             kind,
             full_input,
             completed,
+            lost: false,
+            metadata_token,
         });
         emissions
     }
