@@ -1,0 +1,19 @@
+//! # turnwire-testkit
+//!
+//! Tools for testing the turnwire session without a network:
+//!
+//! - [`sim::Simulator`]: drives a [`Session`](turnwire_protocol::session::Session)
+//!   against a sans-IO [`sim::FakeServer`] in virtual time, with a seeded fault schedule
+//!   ([`sim::FaultConfig`]), an auth source stand-in, an invariant checker, a printable
+//!   trace and a replayable input record;
+//! - [`wire`]: JSON builders for items and server events;
+//! - [`rng`]: the small seeded generator every random choice comes from.
+//!
+//! Everything is deterministic: the same configuration, seed and script give the same
+//! trace, byte for byte.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod rng;
+pub mod sim;
+pub mod wire;

@@ -1,0 +1,321 @@
+//! Random caller scripts for sweeps and property tests: a configuration, a fault
+//! schedule and a sequence of turns and requests, all drawn from one seed, and a runner
+//! that plays a script in the simulator and reports what happened.
+
+use core::time::Duration;
+use serde_json::Value;
+use turnwire_protocol::config::{Config, WsProtocol};
+use turnwire_protocol::event::ResponseEvent;
+use turnwire_protocol::request::RequestFields;
+use turnwire_protocol::session::{RequestInput, RequestSpec, TurnOptions};
+
+use super::auth::AuthAnswer;
+use super::{
+    FaultConfig, RequestOutcome, SimOptions, Simulator, Terminal, Violation, params, sim_config,
+};
+use crate::rng::SplitMix64;
+use crate::wire;
+
+/// How a request's input is built from the turn's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputPlan {
+    /// `Append` of `n` new user items.
+    Append(usize),
+    /// `Replace` with the whole history plus `n` new items (a prefix, incremental).
+    ReplaceExtending(usize),
+    /// `Replace` with the first `keep` percent of the history plus `n` new items.
+    ReplacePrefix {
+        /// Percentage of the history kept.
+        keep: u8,
+        /// New items.
+        n: usize,
+    },
+    /// `Replace` with exactly the history (not strictly longer: never incremental).
+    ReplaceSame,
+}
+
+/// One request of a script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestPlan {
+    /// Its input.
+    pub input: InputPlan,
+    /// Its instructions (a change from the previous request's forbids incremental).
+    pub instructions: Option<String>,
+    /// Cancel it after this long, if still running.
+    pub cancel_after: Option<Duration>,
+}
+
+/// One turn of a script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TurnPlan {
+    /// Virtual time that passes before the turn starts.
+    pub gap_before: Duration,
+    /// Feed `Preconnect` just before the turn.
+    pub preconnect_before: bool,
+    /// Turn metadata.
+    pub metadata: Option<String>,
+    /// Its requests, run one after the other.
+    pub requests: Vec<RequestPlan>,
+    /// End the turn explicitly afterwards.
+    pub end_turn: bool,
+}
+
+/// A whole session's script.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionScript {
+    /// The session's jitter seed.
+    pub seed: u64,
+    /// The configuration.
+    pub config: Config,
+    /// Whether the auth source can refresh.
+    pub auth_refreshable: bool,
+    /// Whether the first refresh fails.
+    pub first_refresh_fails: bool,
+    /// The fault schedule.
+    pub faults: FaultConfig,
+    /// Feed `Preconnect` at session start.
+    pub preconnect: bool,
+    /// The turns.
+    pub turns: Vec<TurnPlan>,
+}
+
+impl SessionScript {
+    /// A random but small session from `seed`: either transport, either WebSocket
+    /// protocol, preconnect on or off, random budgets, timeouts, cooldown and faults,
+    /// one to three turns of one to three requests.
+    pub fn random(seed: u64) -> SessionScript {
+        let mut rng = SplitMix64::fork(seed, 0x5C21);
+        let websockets = rng.chance(65);
+        let idle = rng.millis(5_000, 60_000);
+        let base = rng.millis(50, 300);
+        let config = Config {
+            websockets,
+            ws_protocol: if rng.chance(50) {
+                WsProtocol::V1
+            } else {
+                WsProtocol::V2
+            },
+            preconnect: Some(rng.chance(50)),
+            request_max_retries: rng.range(0, 2) as u32,
+            stream_max_retries: rng.range(0, 3) as u32,
+            stream_idle_timeout: idle,
+            connect_timeout: rng.millis(2_000, 15_000),
+            retry_base_delay: base,
+            max_backoff: base.saturating_mul(rng.range(1, 20) as u32),
+            fallback_cooldown: rng.chance(20).then(|| rng.millis(10_000, 120_000)),
+            retry_after_partial_output: rng.chance(85),
+            preconnect_max_idle: if rng.chance(20) {
+                rng.millis(30_000, 300_000)
+            } else {
+                Duration::from_secs(55 * 60)
+            },
+            ..sim_config()
+        };
+        let preconnect = config.preconnect_enabled() && rng.chance(80);
+        let faults = FaultConfig::random(seed, idle);
+        let turns = (0..rng.range(1, 3))
+            .map(|_| random_turn(&mut rng, websockets))
+            .collect();
+        SessionScript {
+            seed,
+            config,
+            auth_refreshable: rng.chance(80),
+            first_refresh_fails: rng.chance(10),
+            faults,
+            preconnect,
+            turns,
+        }
+    }
+}
+
+fn random_turn(rng: &mut SplitMix64, websockets: bool) -> TurnPlan {
+    let requests = (0..rng.range(1, 3))
+        .map(|_| RequestPlan {
+            input: match rng.below(10) {
+                0..=5 => InputPlan::Append(rng.range(1, 2) as usize),
+                6 => InputPlan::ReplaceExtending(1),
+                7 => InputPlan::ReplacePrefix {
+                    keep: rng.range(0, 99) as u8,
+                    n: rng.range(0, 2) as usize,
+                },
+                8 => InputPlan::ReplaceSame,
+                _ => InputPlan::Append(1),
+            },
+            instructions: rng.chance(15).then(|| "be brief".to_owned()),
+            cancel_after: rng.chance(5).then(|| rng.millis(0, 3_000)),
+        })
+        .collect();
+    TurnPlan {
+        gap_before: if rng.chance(30) {
+            rng.millis(0, 200_000)
+        } else {
+            rng.millis(0, 100)
+        },
+        preconnect_before: websockets && rng.chance(10),
+        metadata: rng.chance(20).then(|| "meta-1".to_owned()),
+        requests,
+        end_turn: rng.chance(50),
+    }
+}
+
+/// What running a script produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunReport {
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+    /// Requests started.
+    pub requests: usize,
+    /// Requests that completed (or ended incomplete).
+    pub succeeded: usize,
+    /// Requests that failed (cancellations included).
+    pub failed: usize,
+    /// Inputs fed to the session.
+    pub inputs: u64,
+    /// Virtual time the session lasted.
+    pub virtual_time: Duration,
+    /// Whether the session fell back to HTTP.
+    pub fell_back: bool,
+}
+
+/// Plays `script` in a fresh simulator and reports. `options` controls tracing.
+pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport) {
+    let mut p = params(script.config.clone(), script.seed);
+    p.auth_refreshable = script.auth_refreshable;
+    let mut sim = match Simulator::with_params(p, Some(&script.faults), options) {
+        Ok(sim) => sim,
+        Err(err) => panic!("a random script made an invalid configuration: {err}"),
+    };
+    if script.first_refresh_fails {
+        sim.auth_mut().push(AuthAnswer::Fail {
+            message: "refresh token revoked".into(),
+            latency: Duration::from_millis(20),
+        });
+    }
+    if script.preconnect {
+        sim.preconnect();
+    }
+    let mut counter = 0usize;
+    let (mut requests, mut succeeded, mut failed) = (0, 0, 0);
+    for plan in &script.turns {
+        sim.advance(plan.gap_before);
+        if plan.preconnect_before {
+            sim.preconnect();
+        }
+        let turn = sim.start_turn_with(TurnOptions {
+            metadata: plan.metadata.clone(),
+        });
+        let mut history: Vec<Value> = Vec::new();
+        for request in &plan.requests {
+            let (input, intended) = build_input(&request.input, &history, &mut counter);
+            let fields = RequestFields {
+                instructions: request.instructions.clone(),
+                ..RequestFields::new("gpt-sim")
+            };
+            let Ok(id) = sim.start_request(turn, RequestSpec { fields, input }) else {
+                break;
+            };
+            requests += 1;
+            if let Some(delay) = request.cancel_after {
+                sim.advance(delay);
+                if sim
+                    .outcome(id)
+                    .is_some_and(|o| o.terminal == Terminal::Unfinished)
+                {
+                    let _ = sim.cancel(id);
+                }
+            }
+            let outcome = sim.run_until_done(id);
+            match &outcome.terminal {
+                Terminal::Completed { .. } | Terminal::Incomplete { .. } => succeeded += 1,
+                Terminal::Failed(_) => failed += 1,
+                Terminal::Unfinished => {}
+            }
+            history = history_after(intended, &outcome);
+        }
+        if plan.end_turn {
+            let _ = sim.end_turn(turn);
+        }
+    }
+    sim.run_until_idle();
+    let violations = sim.finish();
+    let report = RunReport {
+        violations,
+        requests,
+        succeeded,
+        failed,
+        inputs: sim.input_count(),
+        virtual_time: sim.now() - turnwire_protocol::time::Instant::ZERO,
+        fell_back: sim.session().websocket_disabled(),
+    };
+    (sim, report)
+}
+
+fn new_items(n: usize, counter: &mut usize) -> Vec<Value> {
+    (0..n)
+        .map(|_| {
+            *counter += 1;
+            wire::user(&format!("u{counter}"))
+        })
+        .collect()
+}
+
+/// The request input for a plan and the full input it stands for.
+fn build_input(
+    plan: &InputPlan,
+    history: &[Value],
+    counter: &mut usize,
+) -> (RequestInput, Vec<Value>) {
+    let replace = |items: Vec<Value>| (RequestInput::Replace(wire::items(items.clone())), items);
+    match *plan {
+        InputPlan::Append(n) => {
+            let items = new_items(n, counter);
+            let mut full = history.to_vec();
+            full.extend(items.iter().cloned());
+            (RequestInput::Append(wire::items(items)), full)
+        }
+        InputPlan::ReplaceExtending(n) => {
+            let mut full = history.to_vec();
+            full.extend(new_items(n, counter));
+            replace(full)
+        }
+        InputPlan::ReplacePrefix { keep, n } => {
+            let kept = history.len() * usize::from(keep) / 100;
+            let mut full = history[..kept].to_vec();
+            full.extend(new_items(n.max(usize::from(kept == 0)), counter));
+            replace(full)
+        }
+        InputPlan::ReplaceSame => {
+            if history.is_empty() {
+                replace(new_items(1, counter))
+            } else {
+                replace(history.to_vec())
+            }
+        }
+    }
+}
+
+/// The turn's history after a request: its input, plus the output items of its final
+/// attempt when it completed or ended incomplete.
+fn history_after(mut intended: Vec<Value>, outcome: &RequestOutcome) -> Vec<Value> {
+    if matches!(
+        outcome.terminal,
+        Terminal::Completed { .. } | Terminal::Incomplete { .. }
+    ) {
+        let restart = outcome
+            .events
+            .iter()
+            .rposition(|e| {
+                matches!(
+                    e,
+                    ResponseEvent::Reconnecting { .. } | ResponseEvent::FallbackActivated { .. }
+                )
+            })
+            .map_or(0, |i| i + 1);
+        for event in &outcome.events[restart..] {
+            if let ResponseEvent::OutputItemDone { item } = event {
+                intended.push(wire::item_json(item));
+            }
+        }
+    }
+    intended
+}
