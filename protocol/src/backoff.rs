@@ -58,7 +58,12 @@ impl BackoffPolicy {
     /// The delay before a retry: the server-requested delay when there is one (or
     /// [`RetryDelay::TooLong`] when it is above `max_retry_after`), else
     /// [`BackoffPolicy::exponential`] with `exponent`.
-    pub fn delay(&self, exponent: u32, requested: Option<Duration>, rng: &mut JitterRng) -> RetryDelay {
+    pub fn delay(
+        &self,
+        exponent: u32,
+        requested: Option<Duration>,
+        rng: &mut JitterRng,
+    ) -> RetryDelay {
         let _ = (exponent, requested, rng);
         todo!("retry helper")
     }

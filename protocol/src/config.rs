@@ -154,7 +154,10 @@ pub enum ConfigError {
 impl Config {
     /// The defaults with another base URL.
     pub fn new(base_url: impl Into<String>) -> Self {
-        Config { base_url: base_url.into(), ..Config::default() }
+        Config {
+            base_url: base_url.into(),
+            ..Config::default()
+        }
     }
 
     /// Whether a preconnect is wanted: the explicit setting, else `websockets`.
@@ -170,7 +173,9 @@ impl Config {
             self.base_url.pop();
         }
         let lower = self.base_url.to_ascii_lowercase();
-        let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
         match rest {
             Some(host) if !host.is_empty() && !host.starts_with('/') => {}
             _ => return Err(ConfigError::BaseUrl(self.base_url)),
@@ -221,7 +226,10 @@ impl Config {
             ("openai-project", id.project.as_deref()),
             ("x-openai-subagent", id.subagent.as_deref()),
         ];
-        let extra = id.extra_headers.iter().map(|(n, v)| (n.as_str(), Some(v.as_str())));
+        let extra = id
+            .extra_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), Some(v.as_str())));
         for (name, value) in fixed.into_iter().chain(extra) {
             let Some(value) = value else { continue };
             let name_ok = http::HeaderName::from_bytes(name.as_bytes()).is_ok();
@@ -231,7 +239,9 @@ impl Config {
         }
         for key in &self.beta_features {
             if http::HeaderValue::from_str(key).is_err() || key.contains(',') {
-                return Err(ConfigError::InvalidHeader("x-codex-beta-features".to_owned()));
+                return Err(ConfigError::InvalidHeader(
+                    "x-codex-beta-features".to_owned(),
+                ));
             }
         }
         Ok(self)
@@ -266,11 +276,20 @@ mod tests {
         assert_eq!(v.base_url, "http://127.0.0.1:8080/v1");
         assert_eq!((v.request_max_retries, v.stream_max_retries), (100, 100));
 
-        assert!(matches!(Config::new("ftp://x").validate(), Err(ConfigError::BaseUrl(_))));
-        assert!(matches!(Config::new("https://").validate(), Err(ConfigError::BaseUrl(_))));
+        assert!(matches!(
+            Config::new("ftp://x").validate(),
+            Err(ConfigError::BaseUrl(_))
+        ));
+        assert!(matches!(
+            Config::new("https://").validate(),
+            Err(ConfigError::BaseUrl(_))
+        ));
         let mut c = Config::default();
         c.stream_idle_timeout = Duration::ZERO;
-        assert_eq!(c.validate(), Err(ConfigError::ZeroDuration("stream_idle_timeout")));
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration("stream_idle_timeout"))
+        );
         let mut c = Config::default();
         c.retry_base_delay = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::ZeroBaseDelay));
@@ -278,15 +297,23 @@ mod tests {
         c.retry_base_delay = Duration::ZERO;
         c.request_max_retries = 0;
         c.stream_max_retries = 0;
-        assert!(c.validate().is_ok(), "a zero base delay is fine when nothing retries");
+        assert!(
+            c.validate().is_ok(),
+            "a zero base delay is fine when nothing retries"
+        );
         let mut c = Config::default();
-        c.identity.extra_headers.push(("x-bad".into(), "a\r\nb".into()));
+        c.identity
+            .extra_headers
+            .push(("x-bad".into(), "a\r\nb".into()));
         assert!(matches!(c.validate(), Err(ConfigError::InvalidHeader(_))));
     }
 
     #[test]
     fn preconnect_follows_websockets_unless_set() {
-        let mut c = Config { websockets: true, ..Config::default() };
+        let mut c = Config {
+            websockets: true,
+            ..Config::default()
+        };
         assert!(c.preconnect_enabled());
         c.preconnect = Some(false);
         assert!(!c.preconnect_enabled());

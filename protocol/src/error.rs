@@ -151,7 +151,9 @@ pub fn classify_ws_error(
 /// retryable [`ResponseError::Stream`].
 pub fn classify_transport(message: impl Into<String>) -> Classified {
     Classified {
-        error: ResponseError::Stream { message: message.into() },
+        error: ResponseError::Stream {
+            message: message.into(),
+        },
         retryable: true,
         requested_delay: None,
         unauthorized: false,

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod request;
 pub mod secret;
 mod serde_duration;
+pub mod session;
 pub mod sse;
 pub mod time;
 

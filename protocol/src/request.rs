@@ -99,7 +99,11 @@ pub fn encode_body(fields: &RequestFields, conversation_id: &str, input: &[Respo
 
 /// The `POST {base_url}/responses` request with every header of section 3.1. With
 /// `compress`, `Content-Encoding: zstd` is set and the driver compresses `body`.
-pub fn http_request(ctx: &HeaderContext<'_>, body: Bytes, compress: bool) -> Result<http::Request<Bytes>, RequestError> {
+pub fn http_request(
+    ctx: &HeaderContext<'_>,
+    body: Bytes,
+    compress: bool,
+) -> Result<http::Request<Bytes>, RequestError> {
     let _ = (ctx, body, compress);
     todo!("items helper")
 }

@@ -64,7 +64,10 @@ pub struct Credentials {
 impl Credentials {
     /// Bearer-token credentials without an account id.
     pub fn bearer(token: impl Into<Secret>) -> Self {
-        Credentials { token: token.into(), account_id: None }
+        Credentials {
+            token: token.into(),
+            account_id: None,
+        }
     }
 }
 
@@ -74,7 +77,10 @@ mod tests {
 
     #[test]
     fn debug_and_display_never_show_the_secret() {
-        let creds = Credentials { token: Secret::new("sk-live-abc123"), account_id: Some("acct".into()) };
+        let creds = Credentials {
+            token: Secret::new("sk-live-abc123"),
+            account_id: Some("acct".into()),
+        };
         let shown = format!("{creds:?} {}", creds.token);
         assert!(!shown.contains("sk-live-abc123"), "{shown}");
         assert!(shown.contains("redacted"));

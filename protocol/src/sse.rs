@@ -15,7 +15,10 @@ pub struct SseLimits {
 
 impl Default for SseLimits {
     fn default() -> Self {
-        SseLimits { max_line: 16 << 20, max_data: 16 << 20 }
+        SseLimits {
+            max_line: 16 << 20,
+            max_data: 16 << 20,
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 /// A point on the driver's monotonic clock, in nanoseconds from an origin the driver
 /// chooses (its start, say). Only differences between instants mean anything.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Instant(u64);
 
@@ -62,7 +64,9 @@ impl Sub<Instant> for Instant {
 
 /// Wall-clock time as milliseconds since the Unix epoch. Used only to turn a
 /// `Retry-After: <HTTP date>` into a delay.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixTime(u64);
 

@@ -1,0 +1,535 @@
+//! Transport results: HTTP heads, bodies and ends, WebSocket handshakes and frames,
+//! failures, and the server events they carry (PROTOCOL.md sections 5, 7 and 11).
+
+use bytes::Bytes;
+
+use super::input::{Input, UsageError};
+use super::output::Telemetry;
+use super::request::{Phase, append_bounded};
+use super::retry::FailureLayer;
+use super::turn::TurnSocket;
+use super::{ConnId, ConnOwner, RequestId, Session, TurnId};
+use crate::error::{self, Classified, ResponseError};
+use crate::event::{self, ResponseEvent, ServerEvent};
+use crate::headers;
+use crate::sse::{SseDecoder, SseError, SseFrame, SseLimits};
+use crate::time::Instant;
+
+/// The error code of the server's 60-minute connection limit.
+const CONNECTION_LIMIT: &str = "websocket_connection_limit_reached";
+
+/// Message for a body or socket that ended before a terminal event.
+const CLOSED_EARLY: &str = "stream closed before response.completed";
+
+impl Session {
+    /// Routes a transport result to the preconnect, a turn's socket or a request.
+    pub(super) fn handle_transport(
+        &mut self,
+        now: Instant,
+        input: Input,
+    ) -> Result<(), UsageError> {
+        let conn = match &input {
+            Input::HttpResponse { conn, .. }
+            | Input::HttpBody { conn, .. }
+            | Input::HttpEnd { conn }
+            | Input::WsOpened { conn, .. }
+            | Input::WsRefused { conn, .. }
+            | Input::WsText { conn, .. }
+            | Input::WsBinary { conn, .. }
+            | Input::WsActivity { conn }
+            | Input::WsClosed { conn, .. }
+            | Input::TransportError { conn, .. }
+            | Input::SendFailed { conn, .. } => *conn,
+            _ => return Ok(()),
+        };
+        // Results for connections the session already closed are stale: ignore them.
+        let Some(owner) = self.conns.get(&conn).copied() else {
+            return Ok(());
+        };
+        match owner {
+            ConnOwner::Preconnect => self.preconnect_input(now, conn, input),
+            ConnOwner::Turn(turn) => self.turn_socket_input(now, turn, conn, input),
+            ConnOwner::Request(request) => self.http_input(now, request, conn, input),
+        }
+    }
+
+    fn preconnect_input(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        input: Input,
+    ) -> Result<(), UsageError> {
+        match input {
+            Input::WsOpened { headers, .. } => self.preconnect_opened(now, &headers),
+            Input::WsRefused { status: 426, .. } => {
+                self.conns.remove(&conn);
+                self.preconnect = None;
+                let reason = "WebSocket upgrade refused with 426 on preconnect";
+                self.telemetry(Telemetry::Preconnect {
+                    conn,
+                    result: super::PreconnectResult::Failed {
+                        reason: reason.to_owned(),
+                    },
+                });
+                self.activate_fallback(now, reason, None);
+            }
+            Input::WsRefused { status, .. } => {
+                self.conns.remove(&conn);
+                self.preconnect_failed(now, format!("handshake refused with {status}"));
+            }
+            Input::WsClosed { .. } | Input::TransportError { .. } | Input::SendFailed { .. } => {
+                let reason = match input {
+                    Input::TransportError { message, .. } | Input::SendFailed { message, .. } => {
+                        message
+                    }
+                    _ => "closed before adoption".to_owned(),
+                };
+                self.conns.remove(&conn);
+                self.preconnect_failed(now, reason);
+            }
+            // Frames on an unadopted socket carry nothing for anyone.
+            Input::WsText { .. } | Input::WsBinary { .. } | Input::WsActivity { .. } => {}
+            other => return Err(unexpected(conn, &other)),
+        }
+        Ok(())
+    }
+
+    fn turn_socket_input(
+        &mut self,
+        now: Instant,
+        turn_id: TurnId,
+        conn: ConnId,
+        input: Input,
+    ) -> Result<(), UsageError> {
+        let active = self.turns.get(&turn_id).and_then(|t| t.active);
+        let request = active.filter(|id| {
+            self.requests
+                .get(id)
+                .is_some_and(|r| r.phase.conn() == Some(conn))
+        });
+        match input {
+            Input::WsOpened { headers, .. } => {
+                let limit = self.config.limits.header_value;
+                let header_events = headers::header_events(&headers, limit);
+                if let Some(turn) = self.turns.get_mut(&turn_id) {
+                    turn.socket = Some(TurnSocket::Open {
+                        conn,
+                        header_events,
+                    });
+                }
+                self.capture_turn_state(turn_id, &headers);
+                if let Some(id) = request {
+                    self.send_ws(now, id, conn);
+                }
+            }
+            Input::WsRefused {
+                status,
+                headers,
+                body,
+                ..
+            } => {
+                self.conns.remove(&conn);
+                self.drop_conn_of(turn_id, conn);
+                let Some(id) = request else { return Ok(()) };
+                self.capture_turn_state(turn_id, &headers);
+                match status {
+                    426 => {
+                        self.attempt_ended(now, id, "handshake refused with 426");
+                        self.activate_fallback(now, "WebSocket upgrade refused with 426", Some(id));
+                    }
+                    _ => {
+                        let limit = self.config.limits.error_body;
+                        let mut classified =
+                            error::classify_http(status, &headers, &body, self.now.unix, limit);
+                        // A refused handshake is retried in the stream layer whatever
+                        // its status (9.3), unless it is one of the terminal errors.
+                        if matches!(classified.error, ResponseError::Http { .. }) {
+                            classified.retryable = true;
+                        }
+                        self.fail_attempt(now, id, classified, FailureLayer::Stream);
+                    }
+                }
+            }
+            Input::WsText { text, .. } => {
+                let Some(id) = request else { return Ok(()) };
+                let limit = self.config.limits.ws_message;
+                if text.len() > limit {
+                    let error = ResponseError::LimitExceeded {
+                        what: "WebSocket message".into(),
+                        limit: limit as u64,
+                    };
+                    return Ok(self.fail_live_attempt(now, id, terminal(error)));
+                }
+                self.note_activity(now, id, text.len());
+                let decoded = event::decode_server_event(&text);
+                self.on_decoded(now, id, decoded);
+            }
+            Input::WsBinary { len, .. } => {
+                let Some(id) = request else { return Ok(()) };
+                self.note_activity(now, id, len);
+                let classified = error::classify_transport("unexpected binary WebSocket frame");
+                self.fail_live_attempt(now, id, classified);
+            }
+            Input::WsActivity { .. } => {
+                if let Some(id) = request {
+                    self.note_activity(now, id, 0);
+                }
+            }
+            Input::WsClosed { .. } | Input::TransportError { .. } | Input::SendFailed { .. } => {
+                self.conns.remove(&conn);
+                self.drop_conn_of(turn_id, conn);
+                let Some(id) = request else { return Ok(()) };
+                let message = match input {
+                    Input::TransportError { message, .. } | Input::SendFailed { message, .. } => {
+                        message
+                    }
+                    _ => CLOSED_EARLY.to_owned(),
+                };
+                self.fail_attempt(
+                    now,
+                    id,
+                    error::classify_transport(message),
+                    FailureLayer::Stream,
+                );
+            }
+            other => return Err(unexpected(conn, &other)),
+        }
+        Ok(())
+    }
+
+    fn http_input(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        conn: ConnId,
+        input: Input,
+    ) -> Result<(), UsageError> {
+        let Some(req) = self.requests.get_mut(&id) else {
+            return Ok(());
+        };
+        let turn_id = req.turn;
+        let idle = now.saturating_add(self.config.stream_idle_timeout);
+        match (input, &mut req.phase) {
+            (
+                Input::HttpResponse {
+                    status, headers, ..
+                },
+                Phase::HttpHead { .. },
+            ) => {
+                self.capture_turn_state(turn_id, &headers);
+                self.http_head(now, id, conn, status, headers);
+            }
+            (Input::HttpBody { data, .. }, Phase::HttpErrorBody { body, deadline, .. }) => {
+                append_bounded(body, &data, self.config.limits.error_body);
+                *deadline = idle;
+            }
+            (Input::HttpBody { data, .. }, Phase::HttpStreaming { .. }) => {
+                self.http_body(now, id, &data)
+            }
+            (Input::HttpEnd { .. }, Phase::HttpErrorBody { .. }) => {
+                self.conns.remove(&conn);
+                self.classify_error_body(now, id);
+            }
+            (Input::HttpEnd { .. }, Phase::HttpStreaming { sse, .. }) => {
+                sse.finish();
+                self.drain_sse(now, id);
+                if self
+                    .requests
+                    .get(&id)
+                    .is_some_and(|r| r.phase.conn() == Some(conn))
+                {
+                    self.conns.remove(&conn);
+                    let remembered = self.requests.get_mut(&id).and_then(|r| r.sse_error.take());
+                    let classified = match remembered {
+                        Some(payload) => error::classify_failed(Some(&payload)),
+                        None => error::classify_transport(CLOSED_EARLY),
+                    };
+                    self.fail_attempt(now, id, classified, FailureLayer::Stream);
+                }
+            }
+            (Input::TransportError { message, .. } | Input::SendFailed { message, .. }, phase) => {
+                let layer = if phase.is_http_establishing() {
+                    FailureLayer::Request
+                } else {
+                    FailureLayer::Stream
+                };
+                self.conns.remove(&conn);
+                self.fail_attempt(now, id, error::classify_transport(message), layer);
+            }
+            (other, _) => return Err(unexpected(conn, &other)),
+        }
+        Ok(())
+    }
+
+    fn http_head(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        conn: ConnId,
+        status: u16,
+        headers: http::HeaderMap,
+    ) {
+        let idle = now.saturating_add(self.config.stream_idle_timeout);
+        if (200..300).contains(&status) {
+            let limits = &self.config.limits;
+            let sse = SseDecoder::new(SseLimits {
+                max_line: limits.sse_line,
+                max_data: limits.sse_event_data,
+            });
+            for event in headers::header_events(&headers, limits.header_value) {
+                self.emit(id, event);
+            }
+            if let Some(req) = self.requests.get_mut(&id) {
+                req.phase = Phase::HttpStreaming {
+                    conn,
+                    sse: Box::new(sse),
+                    deadline: idle,
+                };
+            }
+        } else if let Some(req) = self.requests.get_mut(&id) {
+            req.phase = Phase::HttpErrorBody {
+                conn,
+                status,
+                headers,
+                body: Vec::new(),
+                deadline: idle,
+            };
+        }
+    }
+
+    /// Classifies a collected HTTP error response and fails the attempt with it.
+    pub(super) fn classify_error_body(&mut self, now: Instant, id: RequestId) {
+        let Some(req) = self.requests.get_mut(&id) else {
+            return;
+        };
+        let Phase::HttpErrorBody {
+            status,
+            headers,
+            body,
+            ..
+        } = &req.phase
+        else {
+            return;
+        };
+        let limit = self.config.limits.error_body;
+        let mut classified = error::classify_http(*status, headers, body, self.now.unix, limit);
+        if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error {
+            *rate_limits = headers::rate_limits(headers);
+        }
+        self.fail_attempt(now, id, classified, FailureLayer::Request);
+    }
+
+    fn http_body(&mut self, now: Instant, id: RequestId, data: &Bytes) {
+        self.note_activity(now, id, data.len());
+        if let Some(Phase::HttpStreaming { sse, .. }) =
+            self.requests.get_mut(&id).map(|r| &mut r.phase)
+        {
+            sse.feed(data);
+        }
+        self.drain_sse(now, id);
+    }
+
+    /// Decodes every complete event the request's SSE decoder holds, stopping when the
+    /// request ends or the output queue reaches its bound.
+    fn drain_sse(&mut self, now: Instant, id: RequestId) {
+        let queue_limit = self.config.limits.queued_outputs;
+        loop {
+            let Some(req) = self.requests.get_mut(&id) else {
+                return;
+            };
+            let Phase::HttpStreaming { sse, .. } = &mut req.phase else {
+                return;
+            };
+            let decoded = match sse.next_frame() {
+                None => return,
+                Some(Ok(SseFrame::Comment)) => continue,
+                Some(Ok(SseFrame::Event(ev))) => Ok(event::decode_server_event(ev.data)),
+                Some(Err(err)) => Err(err),
+            };
+            match decoded {
+                Ok(decoded) => self.on_decoded(now, id, decoded),
+                Err(SseError::InvalidUtf8) => {
+                    let reason = "SSE event is not valid UTF-8".to_owned();
+                    self.telemetry(Telemetry::EventSkipped {
+                        request: id,
+                        reason,
+                    });
+                }
+                Err(err) => {
+                    let (what, limit) = match err {
+                        SseError::LineTooLong { limit } => ("SSE line", limit),
+                        SseError::DataTooLarge { limit } => ("SSE event data", limit),
+                        _ => ("SSE stream", 0),
+                    };
+                    let error = ResponseError::LimitExceeded {
+                        what: what.into(),
+                        limit: limit as u64,
+                    };
+                    return self.fail_live_attempt(now, id, terminal(error));
+                }
+            }
+            if self.outputs.len() >= queue_limit && self.requests.contains_key(&id) {
+                let error = ResponseError::LimitExceeded {
+                    what: "queued outputs".into(),
+                    limit: queue_limit as u64,
+                };
+                return self.fail_live_attempt(now, id, terminal(error));
+            }
+        }
+    }
+
+    /// Restarts the read deadline and counts received bytes.
+    fn note_activity(&mut self, now: Instant, id: RequestId, bytes: usize) {
+        let deadline = now.saturating_add(self.config.stream_idle_timeout);
+        if let Some(req) = self.requests.get_mut(&id) {
+            req.phase.touch(deadline);
+            req.stats.bytes += bytes as u64;
+        }
+    }
+
+    fn on_decoded(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        decoded: Result<ServerEvent, event::EventDecodeError>,
+    ) {
+        match decoded {
+            Ok(event) => self.on_server_event(now, id, event),
+            Err(event::EventDecodeError::CompletedWithoutId) => {
+                let classified =
+                    error::classify_transport("response.completed without a response id");
+                self.fail_live_attempt(now, id, classified);
+            }
+            Err(err) => self.telemetry(Telemetry::EventSkipped {
+                request: id,
+                reason: err.to_string(),
+            }),
+        }
+    }
+
+    fn on_server_event(&mut self, now: Instant, id: RequestId, event: ServerEvent) {
+        let Some(req) = self.requests.get_mut(&id) else {
+            return;
+        };
+        req.stats.events += 1;
+        req.stats.first_event.get_or_insert(now);
+        let on_ws = matches!(req.phase, Phase::WsStreaming { .. });
+        match event {
+            ServerEvent::Caller(event) => {
+                if let ResponseEvent::OutputItemDone { item } = &event {
+                    req.outputs.push(item.clone());
+                }
+                req.output_seen |= event.is_output();
+                self.emit(id, event);
+            }
+            ServerEvent::Completed { response_id, usage } => {
+                self.finish_response(now, id, ResponseEvent::Completed { response_id, usage });
+            }
+            ServerEvent::Incomplete {
+                response_id,
+                reason,
+                usage,
+            } => {
+                self.finish_response(
+                    now,
+                    id,
+                    ResponseEvent::Incomplete {
+                        response_id,
+                        reason,
+                        usage,
+                    },
+                );
+            }
+            ServerEvent::Failed { error, .. } => {
+                let payload = error.or_else(|| req.sse_error.take());
+                self.fail_live_attempt(now, id, error::classify_failed(payload.as_ref()));
+            }
+            ServerEvent::Error(payload) if on_ws => {
+                if payload.code.as_deref() == Some(CONNECTION_LIMIT) {
+                    return self.connection_limit(now, id);
+                }
+                self.fail_live_attempt(now, id, error::classify_failed(Some(&payload)));
+            }
+            ServerEvent::Error(payload) => req.sse_error = Some(payload),
+            ServerEvent::WsError {
+                status,
+                error,
+                headers,
+            } => {
+                if error.code.as_deref() == Some(CONNECTION_LIMIT) {
+                    return self.connection_limit(now, id);
+                }
+                let mut classified =
+                    error::classify_ws_error(status, &error, &headers, self.now.unix);
+                if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error
+                {
+                    *rate_limits = headers::rate_limits(&headers);
+                    if let Some(snapshot) = rate_limits.clone() {
+                        self.emit(id, ResponseEvent::RateLimits { snapshot });
+                    }
+                }
+                self.fail_live_attempt(now, id, classified);
+            }
+            ServerEvent::Metadata { headers } => {
+                let turn = req.turn;
+                self.capture_turn_state(turn, &headers);
+            }
+            ServerEvent::Timing(raw) => {
+                self.telemetry(Telemetry::WebsocketTiming { request: id, raw })
+            }
+        }
+    }
+
+    /// Captures a turn-state token from response headers: first value wins; an
+    /// invalid value is reported and never stored.
+    pub(super) fn capture_turn_state(&mut self, turn_id: TurnId, headers: &http::HeaderMap) {
+        let limit = self.config.limits.header_value;
+        let Some(found) = headers::turn_state(headers, limit) else {
+            return;
+        };
+        let Some(turn) = self.turns.get_mut(&turn_id) else {
+            return;
+        };
+        if turn.turn_state.is_some() {
+            return;
+        }
+        match found {
+            Ok(token) => {
+                turn.capture_turn_state(token);
+                self.telemetry(Telemetry::TurnStateCaptured { turn: turn_id });
+            }
+            Err(err) => self.telemetry(Telemetry::TurnStateRejected {
+                turn: turn_id,
+                reason: err.to_string(),
+            }),
+        }
+    }
+}
+
+/// A non-retryable classification of `error`.
+fn terminal(error: ResponseError) -> Classified {
+    Classified {
+        error,
+        retryable: false,
+        requested_delay: None,
+        unauthorized: false,
+    }
+}
+
+fn unexpected(conn: ConnId, input: &Input) -> UsageError {
+    let input = match input {
+        Input::HttpResponse { .. } => "HttpResponse",
+        Input::HttpBody { .. } => "HttpBody",
+        Input::HttpEnd { .. } => "HttpEnd",
+        Input::WsOpened { .. } => "WsOpened",
+        Input::WsRefused { .. } => "WsRefused",
+        Input::WsText { .. } => "WsText",
+        Input::WsBinary { .. } => "WsBinary",
+        Input::WsActivity { .. } => "WsActivity",
+        Input::WsClosed { .. } => "WsClosed",
+        Input::TransportError { .. } => "TransportError",
+        Input::SendFailed { .. } => "SendFailed",
+        _ => "input",
+    };
+    UsageError::UnexpectedInput { conn, input }
+}

@@ -1,0 +1,334 @@
+//! The session state machine (PROTOCOL.md sections 2, 4 and 6–11).
+//!
+//! One [`Session`] owns a conversation's turns, requests, attempts and connections. It
+//! is driven through one door and drained through one queue:
+//!
+//! 1. call [`Session::handle_input`] with the current time and one [`Input`] (a caller
+//!    command, a transport result, an auth result, or [`Input::Timeout`]);
+//! 2. call [`Session::poll_output`] until it returns `None`, carrying out each
+//!    [`Output`] (open, send, close, refresh) and showing caller events;
+//! 3. read [`Session::poll_timeout`] and wait for I/O or that deadline, whichever comes
+//!    first; on the deadline, feed [`Input::Timeout`].
+//!
+//! The session never reads a clock or draws randomness: the same configuration, seed
+//! and input script always give the same outputs.
+
+mod attempt;
+mod ids;
+mod inbound;
+mod input;
+mod output;
+mod preconnect;
+mod request;
+mod retry;
+mod serde_headers;
+mod turn;
+
+use std::collections::{BTreeMap, VecDeque};
+
+pub use ids::{ConnId, RequestId, TurnId};
+pub use input::{Input, InputAck, RequestInput, RequestSpec, TurnOptions, UsageError};
+pub use output::{
+    HttpOpen, MessageKind, Output, PreconnectResult, RetryLayer, Telemetry, Transport, WsOpen,
+};
+
+use crate::backoff::{BackoffPolicy, JitterRng};
+use crate::config::{Config, ConfigError};
+use crate::error::ResponseError;
+use crate::event::ResponseEvent;
+use crate::secret::Credentials;
+use crate::time::{Instant, Now};
+use ids::IdAllocator;
+use preconnect::Preconnect;
+use request::Request;
+use turn::Turn;
+
+/// Everything a session is created from.
+#[derive(Clone, Debug)]
+pub struct SessionParams {
+    /// Provider configuration; validated by [`Session::new`].
+    pub config: Config,
+    /// Initial credentials.
+    pub credentials: Credentials,
+    /// Whether the auth source can refresh after a 401 (API keys cannot).
+    pub auth_refreshable: bool,
+    /// Conversation id (`session_id` header, `prompt_cache_key`).
+    pub conversation_id: String,
+    /// Jitter seed: the driver's entropy, logged so a run can be replayed.
+    pub seed: u64,
+}
+
+/// Who a connection belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnOwner {
+    Preconnect,
+    Turn(TurnId),
+    Request(RequestId),
+}
+
+/// The session state machine. See the module documentation for the driving loop.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    credentials: Credentials,
+    auth_refreshable: bool,
+    conversation_id: String,
+    rng: JitterRng,
+    backoff: BackoffPolicy,
+    /// Set when the WebSocket→HTTP fallback activated (and when).
+    ws_disabled_at: Option<Instant>,
+    preconnect: Option<Preconnect>,
+    turns: BTreeMap<TurnId, Turn>,
+    requests: BTreeMap<RequestId, Request>,
+    conns: BTreeMap<ConnId, ConnOwner>,
+    refresh_pending: bool,
+    outputs: VecDeque<Output>,
+    turn_ids: IdAllocator,
+    request_ids: IdAllocator,
+    conn_ids: IdAllocator,
+    now: Now,
+}
+
+impl Session {
+    /// A session with no turns. Fails when the configuration cannot work.
+    pub fn new(params: SessionParams) -> Result<Session, ConfigError> {
+        let config = params.config.validate()?;
+        let backoff = BackoffPolicy {
+            base: config.retry_base_delay,
+            max_backoff: config.max_backoff,
+            max_retry_after: config.max_retry_after,
+        };
+        Ok(Session {
+            backoff,
+            credentials: params.credentials,
+            auth_refreshable: params.auth_refreshable,
+            conversation_id: params.conversation_id,
+            rng: JitterRng::new(params.seed),
+            ws_disabled_at: None,
+            preconnect: None,
+            turns: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            refresh_pending: false,
+            outputs: VecDeque::new(),
+            turn_ids: IdAllocator::default(),
+            request_ids: IdAllocator::default(),
+            conn_ids: IdAllocator::default(),
+            now: Now::default(),
+            config,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True once the WebSocket→HTTP fallback is active for this session.
+    pub fn websocket_disabled(&self) -> bool {
+        self.ws_disabled_at.is_some()
+    }
+
+    /// Applies one input at time `now`. Call [`Session::poll_output`] until `None`
+    /// afterwards. A refused input (`Err`) leaves the session unchanged.
+    pub fn handle_input(&mut self, now: Now, input: Input) -> Result<InputAck, UsageError> {
+        if self.outputs.len() >= self.config.limits.queued_outputs {
+            return Err(UsageError::OutputsNotDrained(self.outputs.len()));
+        }
+        // Time never goes backwards inside the session, whatever the driver passes.
+        self.now = Now {
+            instant: now.instant.max(self.now.instant),
+            unix: now.unix,
+        };
+        let now = self.now.instant;
+        match input {
+            Input::Preconnect => {
+                self.preconnect(now);
+                Ok(InputAck::Applied)
+            }
+            Input::StartTurn(options) => Ok(InputAck::TurnStarted(
+                self.start_turn(now, options.metadata),
+            )),
+            Input::StartRequest { turn, spec } => self
+                .start_request(now, turn, spec)
+                .map(InputAck::RequestStarted),
+            Input::CancelRequest { request } => {
+                self.cancel_request(request).map(|()| InputAck::Applied)
+            }
+            Input::EndTurn { turn } => self.end_turn(turn).map(|()| InputAck::Applied),
+            Input::AuthRefreshed { credentials } => {
+                self.auth_refreshed(now, credentials);
+                Ok(InputAck::Applied)
+            }
+            Input::AuthRefreshFailed { message } => {
+                self.auth_refresh_failed(&message);
+                Ok(InputAck::Applied)
+            }
+            Input::Timeout => {
+                self.handle_timeout(now);
+                Ok(InputAck::Applied)
+            }
+            transport => self
+                .handle_transport(now, transport)
+                .map(|()| InputAck::Applied),
+        }
+    }
+
+    /// Starts a turn; a shorthand for `handle_input(now, Input::StartTurn(options))`.
+    pub fn start_turn_with(
+        &mut self,
+        now: Now,
+        options: TurnOptions,
+    ) -> Result<TurnId, UsageError> {
+        match self.handle_input(now, Input::StartTurn(options))? {
+            InputAck::TurnStarted(id) => Ok(id),
+            _ => unreachable!("StartTurn acks with TurnStarted"),
+        }
+    }
+
+    /// Starts a request; a shorthand for `handle_input(now, Input::StartRequest { .. })`.
+    pub fn start_request_with(
+        &mut self,
+        now: Now,
+        turn: TurnId,
+        spec: RequestSpec,
+    ) -> Result<RequestId, UsageError> {
+        match self.handle_input(now, Input::StartRequest { turn, spec })? {
+            InputAck::RequestStarted(id) => Ok(id),
+            _ => unreachable!("StartRequest acks with RequestStarted"),
+        }
+    }
+
+    /// The next output, or `None` when the queue is empty. Call after every
+    /// `handle_input` until `None`, then read [`Session::poll_timeout`].
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline at which [`Input::Timeout`] must be fed, or `None` when no
+    /// timer runs. Level-triggered: read it after draining; after a drain it is never
+    /// earlier than the `now` of the last input.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let requests = self.requests.values().filter_map(|r| r.phase.deadline());
+        let preconnect = self.preconnect.as_ref().map(|p| p.deadline(&self.config));
+        requests.chain(preconnect).min()
+    }
+
+    /// Number of requests still running.
+    pub fn running_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    fn ws_usable(&self) -> bool {
+        self.config.websockets && self.ws_disabled_at.is_none()
+    }
+
+    fn push(&mut self, output: Output) {
+        self.outputs.push_back(output);
+    }
+
+    fn telemetry(&mut self, record: Telemetry) {
+        self.outputs.push_back(Output::Telemetry(record));
+    }
+
+    fn emit(&mut self, request: RequestId, event: ResponseEvent) {
+        let Some(turn) = self.requests.get(&request).map(|r| r.turn) else {
+            return;
+        };
+        self.outputs.push_back(Output::Event {
+            turn,
+            request,
+            event,
+        });
+    }
+
+    fn new_conn(&mut self, owner: ConnOwner) -> ConnId {
+        let conn = ConnId(self.conn_ids.next());
+        self.conns.insert(conn, owner);
+        conn
+    }
+
+    /// Closes a live connection the session abandons.
+    fn close_conn(&mut self, conn: ConnId) {
+        if self.conns.remove(&conn).is_some() {
+            self.outputs.push_back(Output::Close { conn });
+        }
+    }
+
+    fn start_turn(&mut self, now: Instant, metadata: Option<String>) -> TurnId {
+        if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.config.fallback_cooldown) {
+            if now >= at.saturating_add(cooldown) {
+                self.ws_disabled_at = None;
+            }
+        }
+        let id = TurnId(self.turn_ids.next());
+        self.turns.insert(id, Turn::new(metadata));
+        id
+    }
+
+    fn start_request(
+        &mut self,
+        now: Instant,
+        turn_id: TurnId,
+        spec: RequestSpec,
+    ) -> Result<RequestId, UsageError> {
+        let turn = self
+            .turns
+            .get_mut(&turn_id)
+            .ok_or(UsageError::UnknownTurn(turn_id))?;
+        if let Some(running) = turn.active {
+            return Err(UsageError::RequestInProgress {
+                turn: turn_id,
+                running,
+            });
+        }
+        let input_len = turn.set_input(spec.input);
+        let id = RequestId(self.request_ids.next());
+        turn.active = Some(id);
+        self.requests
+            .insert(id, Request::new(id, turn_id, spec.fields, input_len, now));
+        self.start_attempt(now, id);
+        Ok(id)
+    }
+
+    fn cancel_request(&mut self, id: RequestId) -> Result<(), UsageError> {
+        if !self.requests.contains_key(&id) {
+            return Err(UsageError::UnknownRequest(id));
+        }
+        self.abandon_attempt(id);
+        self.finish_with_error(id, ResponseError::Cancelled);
+        Ok(())
+    }
+
+    fn end_turn(&mut self, id: TurnId) -> Result<(), UsageError> {
+        let active = self
+            .turns
+            .get(&id)
+            .ok_or(UsageError::UnknownTurn(id))?
+            .active;
+        if let Some(request) = active {
+            self.cancel_request(request)?;
+        }
+        if let Some(mut turn) = self.turns.remove(&id) {
+            if let Some(conn) = turn.drop_socket() {
+                self.close_conn(conn);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<RequestId> = self
+            .requests
+            .values()
+            .filter(|r| r.phase.deadline().is_some_and(|d| d <= now))
+            .map(|r| r.id)
+            .collect();
+        for id in due {
+            self.request_deadline(now, id);
+        }
+        self.preconnect_deadline(now);
+    }
+}

@@ -1,0 +1,245 @@
+//! Everything the session asks of its driver and tells its caller, drained with
+//! [`Session::poll_output`](super::Session::poll_output).
+
+use bytes::Bytes;
+use core::time::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ConnId, RequestId, TurnId};
+use crate::error::ResponseError;
+use crate::event::ResponseEvent;
+
+/// Which transport an attempt used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// HTTP POST with a Server-Sent Events body.
+    Http,
+    /// A WebSocket message.
+    WebSocket,
+}
+
+/// How a request went on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A full HTTP POST body.
+    Post,
+    /// A full `response.create`.
+    Create,
+    /// `response.append` with the new items (v1).
+    Append,
+    /// `response.create` with `previous_response_id` and the new items (v2).
+    Chained,
+}
+
+/// Which retry layer scheduled a retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryLayer {
+    /// Establishing an HTTP response (`request_max_retries`).
+    Request,
+    /// Around the whole stream (`stream_max_retries`).
+    Stream,
+}
+
+/// What became of a preconnect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum PreconnectResult {
+    /// The handshake succeeded; the socket waits to be adopted.
+    Opened,
+    /// A turn adopted the socket.
+    Adopted {
+        /// The turn.
+        turn: TurnId,
+    },
+    /// The handshake failed (no retry budget is spent).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The socket was discarded unused (closed, stale, replaced or fallback).
+    Discarded {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A record for metrics and logs; never needed for correctness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Telemetry {
+    /// An attempt went on the wire.
+    AttemptStarted {
+        /// The request.
+        request: RequestId,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// Its transport.
+        transport: Transport,
+        /// How the request was sent.
+        message: MessageKind,
+        /// Size of the request body or message, in bytes.
+        bytes: usize,
+    },
+    /// An attempt ended.
+    AttemptEnded {
+        /// The request.
+        request: RequestId,
+        /// Attempt number.
+        attempt: u32,
+        /// Its transport.
+        transport: Transport,
+        /// From sending to the end.
+        #[serde(with = "crate::serde_duration")]
+        duration: Duration,
+        /// Time to the first event, when one arrived.
+        #[serde(with = "crate::serde_duration::option")]
+        first_event: Option<Duration>,
+        /// Body or frame bytes received.
+        bytes: u64,
+        /// Server events decoded.
+        events: u64,
+        /// `"completed"`, `"incomplete"`, or the error.
+        outcome: String,
+    },
+    /// A retry was scheduled.
+    RetryScheduled {
+        /// The request.
+        request: RequestId,
+        /// The layer.
+        layer: RetryLayer,
+        /// The retry number in that layer, from 1.
+        retry: u32,
+        /// The delay.
+        #[serde(with = "crate::serde_duration")]
+        delay: Duration,
+        /// Why.
+        reason: String,
+    },
+    /// The session switched to HTTP.
+    FallbackActivated {
+        /// Why.
+        reason: String,
+    },
+    /// A preconnect changed state.
+    Preconnect {
+        /// The connection.
+        conn: ConnId,
+        /// What happened.
+        result: PreconnectResult,
+    },
+    /// A server event was skipped (malformed or missing a needed field).
+    EventSkipped {
+        /// The request.
+        request: RequestId,
+        /// Why.
+        reason: String,
+    },
+    /// A turn-state token was captured for a turn.
+    TurnStateCaptured {
+        /// The turn.
+        turn: TurnId,
+    },
+    /// A turn-state value was rejected and will never be sent.
+    TurnStateRejected {
+        /// The turn.
+        turn: TurnId,
+        /// Why.
+        reason: String,
+    },
+    /// A `responsesapi.websocket_timing` frame.
+    WebsocketTiming {
+        /// The request.
+        request: RequestId,
+        /// The frame.
+        raw: serde_json::Value,
+    },
+}
+
+/// An HTTP request for the driver to send.
+#[derive(Debug)]
+pub struct HttpOpen {
+    /// The connection handle to report results with.
+    pub conn: ConnId,
+    /// The request, every header set. The body is uncompressed.
+    pub request: http::Request<Bytes>,
+    /// Compress the body with zstd before sending (the `Content-Encoding` header is
+    /// already set).
+    pub compress: bool,
+}
+
+/// A WebSocket for the driver to open.
+#[derive(Debug)]
+pub struct WsOpen {
+    /// The connection handle to report results with.
+    pub conn: ConnId,
+    /// The handshake request with every turnwire header; the WebSocket library adds
+    /// its own upgrade headers.
+    pub request: http::Request<()>,
+}
+
+/// One output.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send an HTTP request and report its head, body and end.
+    OpenHttp(HttpOpen),
+    /// Open a WebSocket and report the handshake result and frames.
+    OpenWs(WsOpen),
+    /// Send one text message on an open WebSocket.
+    SendWs {
+        /// The connection.
+        conn: ConnId,
+        /// The message.
+        text: String,
+    },
+    /// Close a connection; the session ignores anything it later reports.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Ask the auth source to refresh and report `AuthRefreshed` or `AuthRefreshFailed`.
+    RefreshAuth,
+    /// A caller event of a request.
+    Event {
+        /// The turn.
+        turn: TurnId,
+        /// The request.
+        request: RequestId,
+        /// The event.
+        event: ResponseEvent,
+    },
+    /// A request ended with an error (its terminal outcome).
+    Failed {
+        /// The turn.
+        turn: TurnId,
+        /// The request.
+        request: RequestId,
+        /// The error.
+        error: ResponseError,
+    },
+    /// A telemetry record.
+    Telemetry(Telemetry),
+}
+
+impl Output {
+    /// The request this output concerns, for caller events and failures.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Output::Event { request, .. } | Output::Failed { request, .. } => Some(*request),
+            _ => None,
+        }
+    }
+
+    /// True when this output ends its request: a terminal event or a failure.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Output::Event { event, .. } => event.is_terminal(),
+            Output::Failed { .. } => true,
+            _ => false,
+        }
+    }
+}
