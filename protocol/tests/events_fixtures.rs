@@ -231,3 +231,31 @@ fn json_errors_keep_their_message_short() {
         other => panic!("expected a JSON error, got {other:?}"),
     }
 }
+
+#[test]
+fn deep_nesting_inside_looked_into_members_is_bounded() {
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let cases = [
+        (
+            format!(
+                r#"{{"type":"response.completed","response":{{"id":"r","usage":{{"input_tokens":{deep}}}}}}}"#
+            ),
+            json!({"completed": {"response_id": "r", "usage": {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_output_tokens": 0, "total_tokens": 0}}}),
+        ),
+        (
+            format!(r#"{{"type":"response.completed","response":{deep}}}"#),
+            json!({"err": "completed_without_id"}),
+        ),
+        (
+            format!(r#"{{"type":"error","message":"m","error":{{"code":{deep}}}}}"#),
+            json!({"error": {"message": "m"}}),
+        ),
+        (
+            format!(r#"{{"type":"codex.rate_limits","rate_limits":{{"primary":{deep}}}}}"#),
+            json!({"caller": {"kind": "rate_limits", "snapshot": {}}}),
+        ),
+    ];
+    for (text, expect) in &cases {
+        assert_eq!(&describe(&decode_server_event(text)), expect);
+    }
+}
