@@ -158,7 +158,8 @@ impl Session {
                         what: "WebSocket message".into(),
                         limit: limit as u64,
                     };
-                    return Ok(self.fail_live_attempt(now, id, terminal(error)));
+                    self.fail_live_attempt(now, id, terminal(error));
+                    return Ok(());
                 }
                 self.note_activity(now, id, text.len());
                 let decoded = event::decode_server_event(&text);
