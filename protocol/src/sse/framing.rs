@@ -57,10 +57,14 @@ pub(super) enum Step {
 }
 
 impl SseDecoder {
-    /// Bytes of the event being built that are not counted in the unframed input.
+    /// Bytes of the type and data of the event being built, wherever they are kept.
     pub(super) fn held_len(&self) -> usize {
-        let owned = |held: Held, buf: &Vec<u8>| if held == Held::Owned { buf.len() } else { 0 };
-        owned(self.event_type, &self.type_buf) + owned(self.data, &self.data_buf)
+        let len = |held: Held, owned: &[u8]| match held {
+            Held::Nothing => 0,
+            Held::InBuf(span) => span.end - span.start,
+            Held::Owned => owned.len(),
+        };
+        len(self.event_type, &self.type_buf) + len(self.data, &self.data_buf)
     }
 
     /// Drops the framed bytes before a new chunk is appended. Moves only the unframed
@@ -343,8 +347,12 @@ impl SseDecoder {
         if data == Held::Nothing {
             return None;
         }
+        // After a huge event, give its buffers back once they are not in use.
         if self.data_buf.capacity() > SHRINK_ABOVE && data != Held::Owned {
             self.data_buf = Vec::new();
+        }
+        if self.type_buf.capacity() > SHRINK_ABOVE && event_type != Held::Owned {
+            self.type_buf = Vec::new();
         }
         Some((event_type, data))
     }

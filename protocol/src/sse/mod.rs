@@ -259,8 +259,8 @@ impl SseDecoder {
         &self.last_event_id
     }
 
-    /// Bytes the decoder holds right now: input not framed yet plus the event being
-    /// built. Stays within the limits plus one fed chunk.
+    /// Bytes the decoder still needs: input not framed yet plus the type and data of
+    /// the event being built. Stays within the limits plus one fed chunk.
     pub fn buffered_len(&self) -> usize {
         self.buf.len().saturating_sub(self.pos) + self.held_len()
     }
