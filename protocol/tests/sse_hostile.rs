@@ -240,3 +240,33 @@ fn zero_limits_allow_only_blank_lines() {
         [Out::Error(SseError::LineTooLong { limit: 0 })]
     );
 }
+
+#[test]
+fn memory_of_a_huge_event_is_given_back_afterwards() {
+    let mut decoder = SseDecoder::new(limits(8 * MIB, 8 * MIB));
+    let line = [&b"data: "[..], &[b'h'; 1000], b"\n"].concat();
+    for _ in 0..4000 {
+        decoder.feed(&line);
+        assert!(decoder.next_frame().is_none());
+    }
+    decoder.feed(b"\n");
+    assert!(
+        matches!(decoder.next_frame(), Some(Ok(SseFrame::Event(e))) if e.data.len() == 4000 * 1001 - 1)
+    );
+    assert!(
+        decoder.allocated_len() > 3 * MIB,
+        "the joined data was buffered: {}",
+        decoder.allocated_len()
+    );
+    for _ in 0..3 {
+        decoder.feed(&[b"data: small\n\n".repeat(100), vec![b'x'; 64 * KIB]].concat());
+        while let Some(frame) = decoder.next_frame() {
+            assert!(frame.is_ok());
+        }
+    }
+    assert!(
+        decoder.allocated_len() < 2 * MIB,
+        "allocated {}",
+        decoder.allocated_len()
+    );
+}
