@@ -128,7 +128,8 @@ impl Facts {
     fn gather(records: &[Telemetry], recording: &Recording) -> Facts {
         let preconnect = records
             .iter()
-            .filter_map(|r| match r {
+            .rev()
+            .find_map(|r| match r {
                 Telemetry::Preconnect { result, .. } => Some(match result {
                     PreconnectResult::Opened => "opened".to_owned(),
                     PreconnectResult::Adopted { .. } => "adopted by the first turn".to_owned(),
@@ -137,7 +138,6 @@ impl Facts {
                 }),
                 _ => None,
             })
-            .last()
             .unwrap_or_else(|| "not used".to_owned());
         let mut turn_state_sent_on = Vec::new();
         for i in 0..recording.ws_attempts() {

@@ -9,7 +9,6 @@
 //! `sequence_number` (we never require it), `logprobs` (likewise), and
 //! `response.queued` has a string `created_at` (passed through as `Other`).
 
-#[allow(clippy::print_stderr)] // its skip notice; see support/mod.rs
 mod support;
 
 use std::path::Path;

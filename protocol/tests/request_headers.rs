@@ -41,22 +41,9 @@ fn post(ctx: &HeaderContext<'_>) -> http::Request<Bytes> {
     http_request(ctx, Bytes::from_static(b"{}"), false).expect("request builds")
 }
 
-/// A turn-state token from the header module's validator. That validator belongs to
-/// another module and may still be a stub in this checkout: then this returns `None`
-/// and the caller skips its turn-state checks with a notice.
-fn turn_state_token(raw: &str) -> Option<TurnStateToken> {
-    match std::panic::catch_unwind(|| validate_turn_state(raw.as_bytes(), 4096)) {
-        Ok(result) => Some(result.expect("a plain token is valid")),
-        Err(_) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!(
-                    "turn-state header checks skipped: headers::validate_turn_state is not implemented here"
-                );
-            }
-            None
-        }
-    }
+/// A turn-state token, validated as the session validates captured ones.
+fn turn_state_token(raw: &str) -> TurnStateToken {
+    validate_turn_state(raw.as_bytes(), 4096).expect("a plain token is valid")
 }
 
 #[test]
@@ -211,9 +198,7 @@ fn invalid_turn_metadata_is_dropped_silently() {
 
 #[test]
 fn turn_state_is_sent_only_when_captured() {
-    let Some(token) = turn_state_token("ts-1") else {
-        return;
-    };
+    let token = turn_state_token("ts-1");
     let config = config();
     let creds = Credentials::bearer(TOKEN);
     let without = ctx(&config, &creds);

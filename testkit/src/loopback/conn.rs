@@ -2,7 +2,7 @@
 //! from the fake server's emissions.
 
 use std::sync::Arc;
-use std::time::Instant as StdInstant;
+use tokio::time::Instant as StdInstant;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
@@ -311,7 +311,7 @@ async fn wait_for_close<S: AsyncRead + Unpin>(stream: &mut S) {
 }
 
 async fn sleep_until(at: StdInstant) {
-    tokio::time::sleep_until(at.into()).await;
+    tokio::time::sleep_until(at).await;
 }
 
 fn reason(status: u16) -> &'static str {

@@ -29,7 +29,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
+
+use tokio::time::Instant as StdInstant;
 
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use turnwire_protocol::session::ConnId;
