@@ -341,10 +341,8 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
         None => Arc::new(ApiKey::new(TOKEN)),
     };
     let (recorder, inputs) = input_log();
-    let mut options = ClientOptions::new(config, ApiKey::new(TOKEN));
+    let mut options = client_options(config);
     options.auth = auth;
-    options.seed = Some(SEED);
-    options.conversation_id = Some(CONVERSATION_ID.to_owned());
     options.recorder = Some(recorder);
 
     let harness = Harness::new(rt);
@@ -386,6 +384,28 @@ pub fn play_and_check(scenario: &Scenario, rt: Rt) -> Observed {
     );
     (scenario.check)(&observed);
     observed
+}
+
+/// Client options for `config` with what every run shares: the API key [`TOKEN`], the
+/// seed [`SEED`] and the conversation id [`CONVERSATION_ID`].
+pub fn client_options(config: Config) -> ClientOptions {
+    let mut options = ClientOptions::new(config, ApiKey::new(TOKEN));
+    options.seed = Some(SEED);
+    options.conversation_id = Some(CONVERSATION_ID.to_owned());
+    options
+}
+
+/// Builds a client from `options` on `harness`, runs `spec` as the one request of one
+/// turn, drops everything, and returns what the caller saw. Panics when the client
+/// cannot be built.
+pub fn one_request(harness: &Harness, options: ClientOptions, spec: RequestSpec) -> Outcome {
+    let runtime = harness.runtime();
+    harness.block_on(async move {
+        let origin = runtime.now();
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let turn = client.new_turn(TurnOptions::default());
+        collect(runtime.as_ref(), origin, turn.stream(spec)).await
+    })
 }
 
 /// An input recorder that copies every input the core is fed into a channel.
