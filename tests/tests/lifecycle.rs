@@ -1,0 +1,282 @@
+//! Cancellation, drop and shutdown on both runtimes: what the caller drops closes what
+//! it owns, on the server's side of real sockets, and the client's background task
+//! ends with the last handle. Every wait is an upper bound on a condition that wakes
+//! on change (the server's open-connection count) or a bounded poll of the runtime's
+//! own task count; none is a sleep used as synchronisation.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use turnwire_protocol::session::TurnOptions;
+use turnwire_protocol::{ResponseEvent, WsProtocol};
+use turnwire_testkit::loopback::LoopbackServer;
+use turnwire_testkit::sim::{FakeServer, Reply, Step};
+use turnwire_testkit::wire::user;
+use turnwire_tests::harness::{eventually, within};
+use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, collect};
+use turnwire_tests::{Harness, Rt};
+use turnwire_transports::{Client, ClientOptions, ResponseStream, Runtime};
+
+/// `response.created` and a text delta, then nothing: the server keeps the
+/// connection open and silent until the client goes away.
+fn stalled() -> Reply {
+    Reply::with_steps(vec![Step::ModelPrefix(2)]).keep_open()
+}
+
+fn http_options(server: &LoopbackServer) -> ClientOptions {
+    client_options(base_config(&server.base_url()))
+}
+
+fn ws_options(server: &LoopbackServer) -> ClientOptions {
+    let mut config = base_config(&server.base_url());
+    config.websockets = true;
+    config.ws_protocol = WsProtocol::V2;
+    config.preconnect = Some(false);
+    client_options(config)
+}
+
+/// Waits for the stream's first item and asserts it is `Created`.
+async fn first_event_is_created(runtime: &dyn Runtime, stream: &mut ResponseStream) {
+    let first = within(runtime, PATIENCE, stream.next()).await;
+    assert!(
+        matches!(first, Some(Some(Ok(ResponseEvent::Created { .. })))),
+        "{first:?}"
+    );
+}
+
+/// Spawned tasks still alive, where the runtime can count them (tokio).
+fn tasks(harness: &Harness) -> Option<usize> {
+    harness.alive_tasks()
+}
+
+fn dropping_a_stream_mid_response_closes_its_connection(rt: Rt) {
+    let mut script = FakeServer::new();
+    script.push_http(stalled());
+    let server = LoopbackServer::start(script).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let options = http_options(&server);
+
+    let (client, turn) = harness.block_on(async {
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let turn = client.new_turn(TurnOptions::default());
+        let mut stream = turn.stream(append(vec![user("hello")]));
+        first_event_is_created(runtime.as_ref(), &mut stream).await;
+        assert_eq!(
+            server.open_connections(),
+            1,
+            "the response is still streaming"
+        );
+        drop(stream);
+        (client, turn)
+    });
+
+    // The client and the turn are still alive: the stream's drop alone closed it.
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: the cancelled response's connection stayed open"
+    );
+    let rec = server.recording();
+    assert!(rec.closes.iter().any(|c| c.conn == rec.http[0].conn));
+
+    // The turn is usable after the cancel.
+    let origin = runtime.now();
+    let next = harness.block_on(collect(
+        runtime.as_ref(),
+        origin,
+        turn.stream(append(vec![user("again")])),
+    ));
+    assert!(next.is_completed(), "{rt:?}: {:?}", next.items);
+    drop((turn, client));
+    assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+}
+
+fn dropping_a_turn_closes_its_websocket(rt: Rt) {
+    let server = LoopbackServer::start(FakeServer::new()).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let options = ws_options(&server);
+
+    let (client, turn) = harness.block_on(async {
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let turn = client.new_turn(TurnOptions::default());
+        let done = collect(
+            runtime.as_ref(),
+            runtime.now(),
+            turn.stream(append(vec![user("hello")])),
+        )
+        .await;
+        assert!(done.is_completed(), "{:?}", done.items);
+        (client, turn)
+    });
+    assert_eq!(
+        server.open_connections(),
+        1,
+        "{rt:?}: a completed response leaves the turn's socket open"
+    );
+
+    drop(turn);
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: the dropped turn's WebSocket stayed open"
+    );
+    let rec = server.recording();
+    assert_eq!(rec.ws_attempts(), 1);
+    assert!(rec.closes.iter().any(|c| c.conn == rec.handshakes[0].conn));
+
+    // The client goes on with a new turn on a new socket.
+    let next = harness.block_on(async {
+        let turn = client.new_turn(TurnOptions::default());
+        collect(
+            runtime.as_ref(),
+            runtime.now(),
+            turn.stream(append(vec![user("next")])),
+        )
+        .await
+    });
+    assert!(next.is_completed(), "{rt:?}: {:?}", next.items);
+    assert_eq!(server.recording().ws_attempts(), 2);
+    drop(client);
+    assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+}
+
+fn dropping_the_client_closes_everything_and_ends_its_tasks(rt: Rt) {
+    let mut script = FakeServer::new();
+    script.push_ws(Reply::model());
+    script.push_ws(stalled());
+    let server = LoopbackServer::start(script).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let options = ws_options(&server);
+
+    harness.block_on(async {
+        let baseline = tasks(&harness);
+        assert!(harness.idle(), "{rt:?}: a fresh runtime runs nothing");
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        // Turn A: a completed response, its socket idle and open.
+        let turn_a = client.new_turn(TurnOptions::default());
+        let done = collect(
+            runtime.as_ref(),
+            runtime.now(),
+            turn_a.stream(append(vec![user("a")])),
+        )
+        .await;
+        assert!(done.is_completed(), "{:?}", done.items);
+        // Turn B: a response in the middle of streaming.
+        let turn_b = client.new_turn(TurnOptions::default());
+        let mut stream_b = turn_b.stream(append(vec![user("b")]));
+        first_event_is_created(runtime.as_ref(), &mut stream_b).await;
+        assert_eq!(server.open_connections(), 2);
+        if let (Some(now), Some(before)) = (tasks(&harness), baseline) {
+            assert!(now >= before + 3, "the client task and two sockets: {now}");
+        }
+
+        drop(client);
+        drop(turn_a);
+        drop(turn_b);
+        drop(stream_b);
+        let ended = eventually(runtime.as_ref(), PATIENCE, || {
+            tasks(&harness) == baseline && harness.idle()
+        })
+        .await;
+        assert!(
+            ended,
+            "{rt:?}: tasks still alive after the client was dropped: {:?} (baseline {baseline:?})",
+            tasks(&harness)
+        );
+    });
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: {} connections still open",
+        server.open_connections()
+    );
+    let rec = server.recording();
+    assert_eq!(rec.closes.len(), 2, "the client closed both sockets");
+}
+
+const CYCLES: usize = 50;
+
+fn request_cancel_cycles_leak_nothing(rt: Rt) {
+    let mut script = FakeServer::new();
+    for _ in 0..CYCLES {
+        script.push_http(stalled());
+    }
+    let server = LoopbackServer::start(script).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let options = http_options(&server);
+
+    let (client, with_client) = harness.block_on(async {
+        let before = tasks(&harness);
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let with_client = before.map(|n| n + 1);
+        for i in 0..CYCLES {
+            let turn = client.new_turn(TurnOptions::default());
+            let mut stream = turn.stream(append(vec![user(&format!("cycle {i}"))]));
+            first_event_is_created(runtime.as_ref(), &mut stream).await;
+            drop(stream);
+            drop(turn);
+        }
+        (client, with_client)
+    });
+
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: {} of {CYCLES} cancelled connections still open",
+        server.open_connections()
+    );
+    assert_eq!(server.accepted_connections(), CYCLES as u64);
+    let rec = server.recording();
+    assert_eq!(rec.posts(), CYCLES);
+    assert_eq!(
+        rec.closes.len(),
+        CYCLES,
+        "the client closed every connection"
+    );
+
+    let runtime_ref: Arc<dyn Runtime> = runtime.clone();
+    harness.block_on(async {
+        // Only the client's own task is left.
+        let settled = eventually(runtime_ref.as_ref(), PATIENCE, || {
+            tasks(&harness) == with_client
+        })
+        .await;
+        assert!(
+            settled,
+            "{rt:?}: {:?} tasks, want {with_client:?}",
+            tasks(&harness)
+        );
+        // And the session is fine: the next request completes.
+        let turn = client.new_turn(TurnOptions::default());
+        let last = collect(
+            runtime_ref.as_ref(),
+            runtime_ref.now(),
+            turn.stream(append(vec![user("still here")])),
+        )
+        .await;
+        assert!(last.is_completed(), "{rt:?}: {:?}", last.items);
+        drop(turn);
+        drop(client);
+        let ended = eventually(runtime_ref.as_ref(), PATIENCE, || harness.idle()).await;
+        assert!(ended, "{rt:?}: tasks alive after the client was dropped");
+    });
+    assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+}
+
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        mod tokio {
+            $( #[test] fn $name() { super::$name(turnwire_tests::Rt::Tokio); } )*
+        }
+        mod smol {
+            $( #[test] fn $name() { super::$name(turnwire_tests::Rt::Smol); } )*
+        }
+    };
+}
+
+on_both_runtimes!(
+    dropping_a_stream_mid_response_closes_its_connection,
+    dropping_a_turn_closes_its_websocket,
+    dropping_the_client_closes_everything_and_ends_its_tasks,
+    request_cancel_cycles_leak_nothing,
+);
