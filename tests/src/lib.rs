@@ -3,7 +3,7 @@
 //! The conformance suite: PROTOCOL.md section 14 over real loopback sockets, written
 //! once and run on both runtimes.
 //!
-//! - [`table`]: scenarios 1–21 as data ([`scenario::Scenario`]): configuration,
+//! - [`table`]: scenarios 1–21, and five more of sections 3, 5, 7 and 11, as data ([`scenario::Scenario`]): configuration,
 //!   server script, what the caller does, and a check over the server's recording and
 //!   the caller's transcript;
 //! - [`scenario`]: playing one against a [`LoopbackServer`](turnwire_testkit::loopback::LoopbackServer)
@@ -54,6 +54,11 @@ macro_rules! scenario_tests {
             s19_terminal_without_eof,
             s20_connection_limit,
             s21_usage_limit,
+            s22_websocket_idle_timeout_and_pings,
+            s23_handshake_headers_become_events,
+            s24_identity_headers_on_both_transports,
+            s25_rate_limit_headers_over_http,
+            s26_turn_state_from_a_metadata_frame,
         );
     };
     (@each $rt:expr; $($name:ident),* $(,)?) => {

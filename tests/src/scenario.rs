@@ -55,6 +55,8 @@ pub enum Act {
     Preconnect,
     /// Ends the current turn (if any) and starts a new one.
     NewTurn,
+    /// Like [`Act::NewTurn`], with these turn options (turn metadata).
+    NewTurnWith(TurnOptions),
     /// Runs one request in the current turn and collects its events to the end.
     Request(SpecFn),
     /// Waits until the client's core has been fed an input that `matches` (one not
@@ -73,6 +75,7 @@ impl std::fmt::Debug for Act {
         match self {
             Act::Preconnect => f.write_str("Preconnect"),
             Act::NewTurn => f.write_str("NewTurn"),
+            Act::NewTurnWith(options) => write!(f, "NewTurnWith({options:?})"),
             Act::Request(_) => f.write_str("Request"),
             Act::AwaitInput { what, .. } => write!(f, "AwaitInput({what})"),
         }
@@ -254,6 +257,7 @@ impl Outcome {
                 Ok(ResponseEvent::Incomplete { .. }) => "incomplete",
                 Ok(ResponseEvent::RateLimits { .. }) => "rate_limits",
                 Ok(ResponseEvent::ModelsEtag { .. }) => "models_etag",
+                Ok(ResponseEvent::ServerReasoningIncluded { .. }) => "reasoning_included",
                 Ok(ResponseEvent::Reconnecting { .. }) => "reconnecting",
                 Ok(ResponseEvent::FallbackActivated { .. }) => "fallback",
                 Ok(ResponseEvent::Other { .. }) => "other",
@@ -433,6 +437,10 @@ async fn run_plan(
             Act::NewTurn => {
                 drop(turn.take());
                 turn = Some(client.new_turn(TurnOptions::default()));
+            }
+            Act::NewTurnWith(options) => {
+                drop(turn.take());
+                turn = Some(client.new_turn(options.clone()));
             }
             Act::Request(spec) => {
                 let turn = turn

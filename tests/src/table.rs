@@ -1,4 +1,6 @@
-//! PROTOCOL.md section 14, scenarios 1–21, over real loopback sockets. Written once;
+//! PROTOCOL.md section 14, scenarios 1–21, over real loopback sockets, then more
+//! scenarios from the rest of the specification (s22 onwards; section 14's own
+//! scenario 22, real transcripts, is `tests/transcripts.rs`). Written once;
 //! `tests/tokio.rs` and `tests/smol.rs` run each on their runtime, and
 //! `tests/parity.rs` runs each on both and compares.
 //!
@@ -8,6 +10,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use turnwire_protocol::session::TurnOptions;
 use turnwire_protocol::{Config, ResponseError, ResponseEvent, WsProtocol};
 use turnwire_testkit::sim::{End, FakeServer, Handshake, Reply, Step, WsKind};
 use turnwire_testkit::wire::{self, ev, user};
@@ -41,6 +44,11 @@ pub fn all() -> Vec<Scenario> {
         s19_terminal_without_eof(),
         s20_connection_limit(),
         s21_usage_limit(),
+        s22_websocket_idle_timeout_and_pings(),
+        s23_handshake_headers_become_events(),
+        s24_identity_headers_on_both_transports(),
+        s25_rate_limit_headers_over_http(),
+        s26_turn_state_from_a_metadata_frame(),
     ]
 }
 
@@ -963,5 +971,288 @@ fn s21_usage_limit() -> Scenario {
             assert_eq!(rec.posts(), 0);
         },
         ..scenario("s21_usage_limit")
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Beyond section 14: more of the specification over real sockets.
+
+// 11 (WebSocket). The server accepts the message and then stalls: after
+// stream_idle_timeout the attempt is retried on a new connection; pings every
+// half-timeout keep a slow response alive.
+fn s22_websocket_idle_timeout_and_pings() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.stream_idle_timeout = IDLE;
+            c.stream_max_retries = 1;
+        },
+        script: |s| {
+            s.push_ws(Reply::with_steps(Vec::new()).keep_open());
+            s.push_ws(Reply::model());
+            let mut steps = Vec::new();
+            for _ in 0..4 {
+                steps.push(Step::Keepalive);
+                steps.push(Step::Wait(IDLE / 2));
+            }
+            steps.push(Step::Model);
+            s.push_ws(Reply::with_steps(steps));
+        },
+        plan: vec![Act::NewTurn, Act::say("hello"), Act::say("slowly")],
+        check: |o| {
+            let stalled = o.request(0);
+            assert_eq!(
+                stalled.shape(),
+                ["reconnecting", "created", "delta", "item_done", "completed"]
+            );
+            let reason = stalled.first_reconnect_reason().unwrap_or_default();
+            assert!(reason.contains("idle timeout"), "{reason}");
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 2, "the stalled socket was replaced");
+            assert!(rec.closes.iter().any(|c| c.conn == rec.handshakes[0].conn));
+            assert!(rec.ws_messages[1].at - rec.ws_messages[0].at >= IDLE);
+            assert_eq!(rec.ws_messages[1].kind, WsKind::Create);
+
+            let slow = o.request(1);
+            assert_eq!(
+                slow.shape(),
+                ["created", "delta", "item_done", "completed"],
+                "the pings kept the slow response alive"
+            );
+            assert_eq!(rec.ws_attempts(), 2);
+            assert_eq!(rec.ws_messages[2].kind, WsKind::Chained);
+            assert!(
+                slow.duration() >= IDLE * 2 - IDLE / 10,
+                "{:?}",
+                slow.duration()
+            );
+        },
+        ..scenario("s22_websocket_idle_timeout_and_pings")
+    }
+}
+
+// 3.2 / 5. Handshake response headers x-models-etag and x-reasoning-included become
+// ModelsEtag and ServerReasoningIncluded at the start of every response on that
+// connection.
+fn s23_handshake_headers_become_events() -> Scenario {
+    Scenario {
+        configure: |c| websocket(c, WsProtocol::V2, false),
+        script: |s| {
+            s.push_handshake(Handshake::Accept {
+                headers: vec![
+                    ("x-models-etag".into(), "etag-1".into()),
+                    ("x-reasoning-included".into(), "true".into()),
+                ],
+                delay: Duration::ZERO,
+            });
+        },
+        plan: vec![Act::NewTurn, Act::say("a"), Act::say("b")],
+        check: |o| {
+            for i in 0..2 {
+                let outcome = o.request(i);
+                assert_eq!(
+                    outcome.shape(),
+                    [
+                        "models_etag",
+                        "reasoning_included",
+                        "created",
+                        "delta",
+                        "item_done",
+                        "completed"
+                    ],
+                    "request {i}"
+                );
+                assert!(matches!(
+                    &outcome.items[0],
+                    Ok(ResponseEvent::ModelsEtag { etag }) if etag == "etag-1"
+                ));
+                assert!(matches!(
+                    &outcome.items[1],
+                    Ok(ResponseEvent::ServerReasoningIncluded { included: true })
+                ));
+            }
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 1, "both responses on one connection");
+            assert_eq!(rec.ws_messages[1].kind, WsKind::Chained);
+        },
+        ..scenario("s23_handshake_headers_become_events")
+    }
+}
+
+fn identity_config(c: &mut Config) {
+    websocket(c, WsProtocol::V1, false);
+    c.identity.organization = Some("org-7".into());
+    c.identity.project = Some("proj-7".into());
+    c.identity.subagent = Some("review".into());
+    c.identity.extra_headers = vec![("x-extra".into(), "extra-value".into())];
+    c.beta_features = vec!["alpha".into(), "beta".into()];
+    c.query_params = vec![("api-version".into(), "2026-01-01".into())];
+    c.include_timing_metrics = true;
+}
+
+// 1 / 3 / 4 / 10. Identity, organisation, project, sub-agent, extra and beta-feature
+// headers, turn metadata and provider query parameters, on the WebSocket handshake
+// and, after a 426 switches the same request to HTTP, on the POST.
+fn s24_identity_headers_on_both_transports() -> Scenario {
+    Scenario {
+        configure: identity_config,
+        script: |s| s.push_handshake(Handshake::refuse(426)),
+        plan: vec![
+            Act::NewTurnWith(TurnOptions {
+                metadata: Some("turn-meta-1".into()),
+            }),
+            Act::say("hello"),
+        ],
+        check: |o| {
+            let outcome = o.request(0);
+            assert_eq!(
+                outcome.shape(),
+                ["fallback", "created", "delta", "item_done", "completed"]
+            );
+            let rec = &o.recording;
+            assert_eq!((rec.ws_attempts(), rec.posts()), (1, 1));
+            let ws_url = o.base_url.replacen("http://", "ws://", 1);
+            assert_eq!(
+                rec.handshakes[0].uri,
+                format!("{ws_url}/responses?api-version=2026-01-01")
+            );
+            assert_eq!(
+                rec.http[0].uri,
+                format!("{}/responses?api-version=2026-01-01", o.base_url)
+            );
+            let expected = [
+                ("authorization", format!("Bearer {TOKEN}")),
+                ("session_id", CONVERSATION_ID.to_owned()),
+                ("originator", "turnwire".to_owned()),
+                ("openai-organization", "org-7".to_owned()),
+                ("openai-project", "proj-7".to_owned()),
+                ("x-openai-subagent", "review".to_owned()),
+                ("x-extra", "extra-value".to_owned()),
+                ("x-codex-beta-features", "alpha,beta".to_owned()),
+                ("x-codex-turn-metadata", "turn-meta-1".to_owned()),
+            ];
+            for (name, value) in &expected {
+                assert_eq!(
+                    rec.handshake_header(0, name).as_ref(),
+                    Some(value),
+                    "handshake {name}"
+                );
+                assert_eq!(
+                    rec.post_header(0, name).as_ref(),
+                    Some(value),
+                    "POST {name}"
+                );
+            }
+            assert_eq!(
+                rec.handshake_header(0, "openai-beta").as_deref(),
+                Some("responses_websockets=2026-02-04")
+            );
+            assert_eq!(
+                rec.handshake_header(0, "x-responsesapi-include-timing-metrics")
+                    .as_deref(),
+                Some("true")
+            );
+            assert_eq!(rec.post_header(0, "openai-beta"), None);
+            assert_eq!(rec.post_header(0, "x-codex-turn-state"), None);
+        },
+        ..scenario("s24_identity_headers_on_both_transports")
+    }
+}
+
+// 5. Header-derived events come before any body event of an HTTP attempt:
+// RateLimits from the x-codex-* headers, then ModelsEtag.
+fn s25_rate_limit_headers_over_http() -> Scenario {
+    Scenario {
+        script: |s| {
+            s.push_http(
+                Reply::model()
+                    .header("x-codex-primary-used-percent", "42.5")
+                    .header("x-codex-primary-window-minutes", "60")
+                    .header("x-codex-secondary-used-percent", "7")
+                    .header("x-codex-credits-has-credits", "true")
+                    .header("x-codex-credits-balance", "12.50")
+                    .header("x-models-etag", "etag-http"),
+            );
+        },
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            let outcome = o.request(0);
+            assert_eq!(
+                outcome.shape(),
+                [
+                    "rate_limits",
+                    "models_etag",
+                    "created",
+                    "delta",
+                    "item_done",
+                    "completed"
+                ]
+            );
+            let Some(Ok(ResponseEvent::RateLimits { snapshot })) = outcome.items.first() else {
+                panic!("{:?}", outcome.items)
+            };
+            let primary = snapshot.primary.as_ref().expect("primary");
+            assert_eq!(primary.used_percent, 42.5);
+            assert_eq!(primary.window_minutes, Some(60));
+            assert_eq!(
+                snapshot.secondary.as_ref().map(|s| s.used_percent),
+                Some(7.0)
+            );
+            let credits = snapshot.credits.as_ref().expect("credits");
+            assert!(credits.has_credits);
+            assert_eq!(credits.balance.as_deref(), Some("12.50"));
+            assert_eq!(o.recording.posts(), 1);
+        },
+        ..scenario("s25_rate_limit_headers_over_http")
+    }
+}
+
+// 7. A turn-state token from a response.metadata frame is captured and sent on the
+// turn's next WebSocket connect, and not in the next turn.
+fn s26_turn_state_from_a_metadata_frame() -> Scenario {
+    Scenario {
+        configure: |c| websocket(c, WsProtocol::V2, false),
+        script: |s| {
+            let closing = End::Close {
+                code: Some(1000),
+                reason: "done".into(),
+            };
+            s.push_ws(
+                Reply::with_steps(vec![
+                    Step::Event(ev::metadata_turn_state("ts-meta")),
+                    Step::Model,
+                ])
+                .end(closing.clone()),
+            );
+            s.push_ws(Reply::model().end(closing));
+        },
+        plan: vec![
+            Act::NewTurn,
+            Act::say("a"),
+            Act::await_server_close(),
+            Act::say("b"),
+            Act::NewTurn,
+            Act::say("c"),
+        ],
+        check: |o| {
+            for i in 0..3 {
+                assert_eq!(
+                    o.request(i).shape(),
+                    ["created", "delta", "item_done", "completed"],
+                    "request {i}: the metadata frame is not a caller event"
+                );
+            }
+            let rec = &o.recording;
+            assert_eq!(
+                rec.ws_messages[0].metadata_token.as_deref(),
+                Some("ts-meta")
+            );
+            assert_eq!(rec.ws_attempts(), 3);
+            assert_eq!(
+                o.handshake_headers("x-codex-turn-state"),
+                [None, Some("ts-meta".to_owned()), None]
+            );
+        },
+        ..scenario("s26_turn_state_from_a_metadata_frame")
     }
 }

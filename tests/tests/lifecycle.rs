@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use turnwire_protocol::session::TurnOptions;
+use turnwire_protocol::session::{Input, TurnOptions};
 use turnwire_protocol::{ResponseEvent, WsProtocol};
 use turnwire_testkit::loopback::LoopbackServer;
-use turnwire_testkit::sim::{FakeServer, Reply, Step};
+use turnwire_testkit::sim::{FakeServer, Reply, Step, WsKind};
 use turnwire_testkit::wire::user;
 use turnwire_tests::harness::{eventually, within};
 use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, collect};
@@ -89,6 +89,96 @@ fn dropping_a_stream_mid_response_closes_its_connection(rt: Rt) {
     assert!(next.is_completed(), "{rt:?}: {:?}", next.items);
     drop((turn, client));
     assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+}
+
+/// On WebSocket a socket carries one response at a time, so a response cancelled in
+/// the middle takes its socket with it; the turn's next request opens a new one and
+/// sends a full create.
+fn dropping_a_websocket_stream_mid_response_closes_its_socket(rt: Rt) {
+    let mut script = FakeServer::new();
+    script.push_ws(Reply::model());
+    script.push_ws(stalled());
+    let server = LoopbackServer::start(script).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let options = ws_options(&server);
+
+    let (client, turn) = harness.block_on(async {
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let turn = client.new_turn(TurnOptions::default());
+        let done = collect(
+            runtime.as_ref(),
+            runtime.now(),
+            turn.stream(append(vec![user("a")])),
+        )
+        .await;
+        assert!(done.is_completed(), "{:?}", done.items);
+        let mut stream = turn.stream(append(vec![user("b")]));
+        first_event_is_created(runtime.as_ref(), &mut stream).await;
+        drop(stream);
+        (client, turn)
+    });
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: the socket of the cancelled response stayed open"
+    );
+
+    let next = harness.block_on(collect(
+        runtime.as_ref(),
+        runtime.now(),
+        turn.stream(append(vec![user("c")])),
+    ));
+    assert!(next.is_completed(), "{rt:?}: {:?}", next.items);
+    let rec = server.recording();
+    assert_eq!(rec.ws_attempts(), 2);
+    let kinds: Vec<WsKind> = rec.ws_messages.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, [WsKind::Create, WsKind::Chained, WsKind::Create]);
+    assert_eq!(rec.ws_messages[2].conn, rec.handshakes[1].conn);
+    drop((turn, client));
+    assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+}
+
+/// A preconnected socket that no turn adopted is closed with the client.
+fn dropping_the_client_closes_an_unadopted_preconnect(rt: Rt) {
+    let server = LoopbackServer::start(FakeServer::new()).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let mut options = ws_options(&server);
+    options.config.preconnect = Some(true);
+    let (recorder, mut inputs) = futures_channel::mpsc::unbounded();
+    options.recorder = Some(Arc::new(move |_, input: &Input| {
+        let _ = recorder.unbounded_send(input.clone());
+    }));
+
+    let client = harness.block_on(async {
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        client.preconnect();
+        let opened = within(runtime.as_ref(), PATIENCE, async {
+            while let Some(input) = inputs.next().await {
+                if matches!(input, Input::WsOpened { .. }) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(opened, Some(true), "{rt:?}: the preconnect never opened");
+        client
+    });
+    assert_eq!(server.open_connections(), 1);
+    assert_eq!(
+        server.recording().ws_messages.len(),
+        0,
+        "a preconnect sends nothing"
+    );
+
+    drop(client);
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: the preconnected socket outlived the client"
+    );
+    let ended = harness.block_on(eventually(runtime.as_ref(), PATIENCE, || harness.idle()));
+    assert!(ended, "{rt:?}: tasks alive after the client was dropped");
 }
 
 fn dropping_a_turn_closes_its_websocket(rt: Rt) {
@@ -276,6 +366,8 @@ macro_rules! on_both_runtimes {
 
 on_both_runtimes!(
     dropping_a_stream_mid_response_closes_its_connection,
+    dropping_a_websocket_stream_mid_response_closes_its_socket,
+    dropping_the_client_closes_an_unadopted_preconnect,
     dropping_a_turn_closes_its_websocket,
     dropping_the_client_closes_everything_and_ends_its_tasks,
     request_cancel_cycles_leak_nothing,
