@@ -3,7 +3,7 @@
 //! The conformance suite: PROTOCOL.md section 14 over real loopback sockets, written
 //! once and run on both runtimes.
 //!
-//! - [`table`]: scenarios 1–21, and five more of sections 3, 5, 7 and 11, as data ([`scenario::Scenario`]): configuration,
+//! - [`table`]: scenarios 1–21, and more from sections 3, 5, 7, 9 and 11, as data ([`scenario::Scenario`]): configuration,
 //!   server script, what the caller does, and a check over the server's recording and
 //!   the caller's transcript;
 //! - [`scenario`]: playing one against a [`LoopbackServer`](turnwire_testkit::loopback::LoopbackServer)
@@ -59,6 +59,13 @@ macro_rules! scenario_tests {
             s24_identity_headers_on_both_transports,
             s25_rate_limit_headers_over_http,
             s26_turn_state_from_a_metadata_frame,
+            s27_websocket_401_refresh,
+            s28_handshake_retry_after,
+            s29_websocket_connect_timeout,
+            s30_should_retry_header_overrides_the_status,
+            s31_broken_websocket_responses_are_retried,
+            s32_http_body_cut_mid_stream,
+            s33_http_head_timeout,
         );
     };
     (@each $rt:expr; $($name:ident),* $(,)?) => {

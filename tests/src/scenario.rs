@@ -205,9 +205,16 @@ impl Outcome {
         }
     }
 
-    /// The text deltas joined.
+    /// The text deltas of the last attempt joined (a `Reconnecting` event voids the
+    /// partial output before it).
     pub fn text(&self) -> String {
-        self.events()
+        let events: Vec<&ResponseEvent> = self.events().collect();
+        let last_attempt = events
+            .iter()
+            .rposition(|e| matches!(e, ResponseEvent::Reconnecting { .. }))
+            .map_or(0, |i| i + 1);
+        events[last_attempt..]
+            .iter()
             .filter_map(|e| match e {
                 ResponseEvent::OutputTextDelta { delta, .. } => Some(delta.as_str()),
                 _ => None,

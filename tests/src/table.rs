@@ -49,6 +49,13 @@ pub fn all() -> Vec<Scenario> {
         s24_identity_headers_on_both_transports(),
         s25_rate_limit_headers_over_http(),
         s26_turn_state_from_a_metadata_frame(),
+        s27_websocket_401_refresh(),
+        s28_handshake_retry_after(),
+        s29_websocket_connect_timeout(),
+        s30_should_retry_header_overrides_the_status(),
+        s31_broken_websocket_responses_are_retried(),
+        s32_http_body_cut_mid_stream(),
+        s33_http_head_timeout(),
     ]
 }
 
@@ -1254,5 +1261,234 @@ fn s26_turn_state_from_a_metadata_frame() -> Scenario {
             );
         },
         ..scenario("s26_turn_state_from_a_metadata_frame")
+    }
+}
+
+// 9.2. A 401 on the WebSocket handshake refreshes the credentials and reconnects at
+// once with the new token, without a Reconnecting event or retry budget.
+fn s27_websocket_401_refresh() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.stream_max_retries = 0;
+        },
+        auth: Auth::Refreshing(vec!["fresh-token"]),
+        script: |s| s.push_handshake(Handshake::refuse(401)),
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            assert_eq!(
+                o.request(0).shape(),
+                ["created", "delta", "item_done", "completed"]
+            );
+            assert_eq!(o.refreshes, 1);
+            let rec = &o.recording;
+            assert_eq!((rec.ws_attempts(), rec.posts()), (2, 0));
+            assert_eq!(
+                o.handshake_headers("authorization"),
+                [
+                    Some(format!("Bearer {TOKEN}")),
+                    Some("Bearer fresh-token".to_owned())
+                ]
+            );
+            assert_eq!(rec.ws_messages.len(), 1);
+        },
+        ..scenario("s27_websocket_401_refresh")
+    }
+}
+
+// 9.3. A refused handshake's Retry-After is the delay before the next attempt.
+fn s28_handshake_retry_after() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.stream_max_retries = 1;
+        },
+        script: |s| {
+            s.push_handshake(Handshake::Refuse {
+                status: 503,
+                headers: vec![("retry-after".into(), "1".into())],
+                body: String::new(),
+            });
+        },
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            let outcome = o.request(0);
+            assert_eq!(
+                outcome.shape(),
+                ["reconnecting", "created", "delta", "item_done", "completed"]
+            );
+            assert!(matches!(
+                &outcome.items[0],
+                Ok(ResponseEvent::Reconnecting { attempt: 1, max: 1, delay, .. })
+                    if *delay == Duration::from_secs(1)
+            ));
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 2);
+            let gap = rec.handshakes[1].at - rec.handshakes[0].at;
+            assert!(gap >= Duration::from_millis(900), "{gap:?}");
+        },
+        ..scenario("s28_handshake_retry_after")
+    }
+}
+
+/// Scenario 29's connect timeout.
+const CONNECT: Duration = Duration::from_millis(500);
+
+// 11 (beyond). A WebSocket handshake that takes longer than connect_timeout is a
+// retryable transport error: the socket is abandoned and the retry opens a new one.
+fn s29_websocket_connect_timeout() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.connect_timeout = CONNECT;
+            c.stream_max_retries = 1;
+        },
+        script: |s| s.push_handshake(Handshake::Hang),
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            let outcome = o.request(0);
+            assert_eq!(
+                outcome.shape(),
+                ["reconnecting", "created", "delta", "item_done", "completed"]
+            );
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 2);
+            assert!(rec.handshakes[1].at - rec.handshakes[0].at >= CONNECT);
+            assert!(
+                rec.closes.iter().any(|c| c.conn == rec.handshakes[0].conn),
+                "the hanging handshake was abandoned"
+            );
+            assert_eq!(rec.ws_messages.len(), 1);
+        },
+        ..scenario("s29_websocket_connect_timeout")
+    }
+}
+
+// 11 (beyond). A POST whose response head never comes times out after
+// connect_timeout and is retried under request_max_retries.
+fn s33_http_head_timeout() -> Scenario {
+    Scenario {
+        configure: |c| {
+            c.connect_timeout = CONNECT;
+            c.request_max_retries = 1;
+        },
+        script: |s| s.push_http(Reply::hang()),
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            assert_completed(o, 0);
+            let rec = &o.recording;
+            assert_eq!(rec.posts(), 2);
+            assert_eq!(rec.http[0].status, 0, "never answered");
+            assert!(o.post_gap(0, 1) >= CONNECT, "{:?}", o.post_gap(0, 1));
+            assert!(
+                rec.closes.iter().any(|c| c.conn == rec.http[0].conn),
+                "the hanging request was abandoned"
+            );
+        },
+        ..scenario("s33_http_head_timeout")
+    }
+}
+
+// 9.1 (beyond). x-should-retry overrides the status rule: a 500 marked false is not
+// retried; a 400 marked true is.
+fn s30_should_retry_header_overrides_the_status() -> Scenario {
+    Scenario {
+        configure: |c| c.request_max_retries = 2,
+        script: |s| {
+            s.push_http(
+                Reply::error(500, "server_error", "internal", "boom")
+                    .header("x-should-retry", "false"),
+            );
+            s.push_http(
+                Reply::error(400, "invalid_request_error", "bad", "try again")
+                    .header("x-should-retry", "true"),
+            );
+        },
+        plan: vec![Act::NewTurn, Act::say("a"), Act::NewTurn, Act::say("b")],
+        check: |o| {
+            assert!(
+                matches!(
+                    o.request(0).response_error(),
+                    Some(ResponseError::Http { status: 500, .. })
+                ),
+                "{:?}",
+                o.request(0).items
+            );
+            assert_completed(o, 1);
+            let statuses: Vec<u16> = o.recording.http.iter().map(|p| p.status).collect();
+            assert_eq!(statuses, [500, 400, 200], "the 500 once, the 400 retried");
+        },
+        ..scenario("s30_should_retry_header_overrides_the_status")
+    }
+}
+
+// 5 / 9.3. A close frame before the terminal event, a binary frame, and a reset
+// connection are each a retryable stream error; each retry uses a new connection
+// with a full create.
+fn s31_broken_websocket_responses_are_retried() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.stream_max_retries = 3;
+        },
+        script: |s| {
+            s.push_ws(
+                Reply::with_steps(vec![Step::ModelPrefix(1)]).end(End::Close {
+                    code: Some(1011),
+                    reason: "going away".into(),
+                }),
+            );
+            s.push_ws(Reply::with_steps(vec![
+                Step::ModelPrefix(1),
+                Step::Binary(3),
+            ]));
+            s.push_ws(
+                Reply::with_steps(vec![Step::ModelPrefix(2)]).end(End::Reset("reset".into())),
+            );
+        },
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            let outcome = o.request(0);
+            assert_eq!(outcome.reconnects(), [(1, 3), (2, 3), (3, 3)]);
+            assert!(outcome.is_completed(), "{:?}", outcome.items);
+            assert_eq!(outcome.text(), model_text(4), "the last attempt's answer");
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 4);
+            assert!(rec.ws_messages.iter().all(|m| m.kind == WsKind::Create));
+            let conns: Vec<_> = rec.ws_messages.iter().map(|m| m.conn).collect();
+            let handshakes: Vec<_> = rec.handshakes.iter().map(|h| h.conn).collect();
+            assert_eq!(conns, handshakes, "one message per connection");
+        },
+        ..scenario("s31_broken_websocket_responses_are_retried")
+    }
+}
+
+// 5 / 9.3. An HTTP body cut mid-stream (connection reset) is retried.
+fn s32_http_body_cut_mid_stream() -> Scenario {
+    Scenario {
+        configure: |c| c.stream_max_retries = 1,
+        script: |s| {
+            s.push_http(
+                Reply::with_steps(vec![Step::ModelPrefix(2)]).end(End::Reset("reset".into())),
+            );
+        },
+        plan: vec![Act::NewTurn, Act::say("hello")],
+        check: |o| {
+            let outcome = o.request(0);
+            assert_eq!(
+                outcome.shape(),
+                [
+                    "created",
+                    "delta",
+                    "reconnecting",
+                    "created",
+                    "delta",
+                    "item_done",
+                    "completed"
+                ]
+            );
+            assert_eq!(o.recording.posts(), 2);
+        },
+        ..scenario("s32_http_body_cut_mid_stream")
     }
 }
