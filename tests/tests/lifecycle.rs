@@ -5,13 +5,14 @@
 //! own task count; none is a sleep used as synchronisation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use turnwire_protocol::session::{Input, TurnOptions};
 use turnwire_protocol::{ResponseEvent, WsProtocol};
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{FakeServer, Reply, Step, WsKind};
-use turnwire_testkit::wire::user;
+use turnwire_testkit::wire::{ev, user};
 use turnwire_tests::harness::{eventually, within};
 use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, collect};
 use turnwire_tests::{Harness, Rt};
@@ -351,6 +352,57 @@ fn request_cancel_cycles_leak_nothing(rt: Rt) {
         assert!(ended, "{rt:?}: tasks alive after the client was dropped");
     });
     assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+}
+
+/// A reader that stops reading one response must not stall the client's other turns.
+/// Today it does: the background task waits for room in the full stream buffer
+/// (`driver.rs`, `deliver`), and while it waits no other input, command or timer of
+/// the session is handled, so another turn's request gets no event at all.
+fn an_unread_stream_does_not_stall_other_turns(rt: Rt) {
+    let mut script = FakeServer::new();
+    let mut steps = vec![Step::Event(ev::created("resp-unread"))];
+    for i in 0..20 {
+        steps.push(Step::Event(ev::text_delta("msg-unread", &i.to_string())));
+    }
+    steps.push(Step::Event(ev::completed("resp-unread")));
+    script.push_http(Reply::with_steps(steps));
+    let server = LoopbackServer::start(script).expect("a loopback server");
+    let harness = Harness::new(rt);
+    let runtime = harness.runtime();
+    let mut options = http_options(&server);
+    options.stream_buffer = 2;
+
+    harness.block_on(async {
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let turn_a = client.new_turn(TurnOptions::default());
+        let mut unread = turn_a.stream(append(vec![user("a")]));
+        first_event_is_created(runtime.as_ref(), &mut unread).await;
+        // `unread` is never read again, but kept.
+        let turn_b = client.new_turn(TurnOptions::default());
+        let other = collect(
+            runtime.as_ref(),
+            runtime.now(),
+            turn_b.stream(append(vec![user("b")])),
+        );
+        let other = within(runtime.as_ref(), Duration::from_secs(10), other).await;
+        assert!(
+            other.as_ref().is_some_and(|o| o.is_completed()),
+            "{rt:?}: the other turn stalled behind an unread stream: {other:?}"
+        );
+        drop(unread);
+    });
+}
+
+#[test]
+#[ignore = "known driver issue: a full stream buffer blocks the whole client (see the test's doc)"]
+fn tokio_an_unread_stream_does_not_stall_other_turns() {
+    an_unread_stream_does_not_stall_other_turns(Rt::Tokio);
+}
+
+#[test]
+#[ignore = "known driver issue: a full stream buffer blocks the whole client (see the test's doc)"]
+fn smol_an_unread_stream_does_not_stall_other_turns() {
+    an_unread_stream_does_not_stall_other_turns(Rt::Smol);
 }
 
 macro_rules! on_both_runtimes {
