@@ -49,7 +49,7 @@ fn transcripts() -> Vec<(String, Vec<u8>)> {
 /// Split points: every boundary for small transcripts, an even sample for large ones.
 fn boundaries(len: usize) -> Vec<usize> {
     const EVERY_UP_TO: usize = 4 * 1024;
-    const SAMPLES: usize = 200;
+    const SAMPLES: usize = 64;
     if len <= EVERY_UP_TO {
         (0..=len).collect()
     } else {
@@ -95,7 +95,7 @@ fn every_transcript_ends_with_its_terminal_events() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
     fn every_transcript_decodes_the_same_in_random_pieces(seed in any::<u64>(), max_piece in 1usize..4096) {

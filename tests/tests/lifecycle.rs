@@ -354,10 +354,8 @@ fn request_cancel_cycles_leak_nothing(rt: Rt) {
     assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
 }
 
-/// A reader that stops reading one response must not stall the client's other turns.
-/// Today it does: the background task waits for room in the full stream buffer
-/// (`driver.rs`, `deliver`), and while it waits no other input, command or timer of
-/// the session is handled, so another turn's request gets no event at all.
+/// A reader that stops reading one response must not stall the client's other turns:
+/// only the connection feeding the full stream is paused (`transports/src/delivery.rs`).
 fn an_unread_stream_does_not_stall_other_turns(rt: Rt) {
     let mut script = FakeServer::new();
     let mut steps = vec![Step::Event(ev::created("resp-unread"))];
@@ -394,13 +392,11 @@ fn an_unread_stream_does_not_stall_other_turns(rt: Rt) {
 }
 
 #[test]
-#[ignore = "known driver issue: a full stream buffer blocks the whole client (see the test's doc)"]
 fn tokio_an_unread_stream_does_not_stall_other_turns() {
     an_unread_stream_does_not_stall_other_turns(Rt::Tokio);
 }
 
 #[test]
-#[ignore = "known driver issue: a full stream buffer blocks the whole client (see the test's doc)"]
 fn smol_an_unread_stream_does_not_stall_other_turns() {
     an_unread_stream_does_not_stall_other_turns(Rt::Smol);
 }
