@@ -12,7 +12,7 @@ use turnwire_protocol::sse::{SseDecoder, SseFrame, SseLimits};
 fn decode(pieces: &[&[u8]]) -> Vec<ServerEvent> {
     let mut sse = SseDecoder::new(SseLimits::default());
     let mut events = Vec::new();
-    let mut drain = |sse: &mut SseDecoder, events: &mut Vec<ServerEvent>| {
+    let drain = |sse: &mut SseDecoder, events: &mut Vec<ServerEvent>| {
         while let Some(frame) = sse.next_frame() {
             match frame.expect("frames without error") {
                 SseFrame::Event(event) => {
