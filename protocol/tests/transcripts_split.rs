@@ -14,11 +14,8 @@ fn decode(pieces: &[&[u8]]) -> Vec<ServerEvent> {
     let mut events = Vec::new();
     let drain = |sse: &mut SseDecoder, events: &mut Vec<ServerEvent>| {
         while let Some(frame) = sse.next_frame() {
-            match frame.expect("frames without error") {
-                SseFrame::Event(event) => {
-                    events.push(decode_server_event(event.data).expect("event decodes"))
-                }
-                SseFrame::Comment => {}
+            if let SseFrame::Event(event) = frame.expect("frames without error") {
+                events.push(decode_server_event(event.data).expect("event decodes"));
             }
         }
     };

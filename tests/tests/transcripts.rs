@@ -44,9 +44,8 @@ fn decode_directly(sse: &[u8]) -> (Vec<ResponseEvent>, Ending) {
     decoder.finish();
     let mut datas = Vec::new();
     while let Some(frame) = decoder.next_frame() {
-        match frame.expect("the transcript frames cleanly") {
-            SseFrame::Event(event) => datas.push(event.data.to_owned()),
-            SseFrame::Comment => {}
+        if let SseFrame::Event(event) = frame.expect("the transcript frames cleanly") {
+            datas.push(event.data.to_owned());
         }
     }
     let mut events = Vec::new();
