@@ -3,12 +3,22 @@
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
-/// A secret string (an API key or access token). `Debug` and `Display` print
-/// `[redacted]`; the only way to read it is [`Secret::expose`], which the request
-/// encoder calls when it builds the `Authorization` header.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A secret string (an API key or access token). `Debug`, `Display` and `Serialize`
+/// all write `[redacted]`, so recorded traces and logs never hold it; the only way to
+/// read it is [`Secret::expose`], which the request encoder calls when it builds the
+/// `Authorization` header.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// What a secret looks like everywhere but on the wire.
+pub const REDACTED: &str = "[redacted]";
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
 
 impl Secret {
     /// Wraps a secret value.
@@ -29,13 +39,13 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
+        write!(f, "Secret({REDACTED})")
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(REDACTED)
     }
 }
 
@@ -85,5 +95,16 @@ mod tests {
         assert!(!shown.contains("sk-live-abc123"), "{shown}");
         assert!(shown.contains("redacted"));
         assert_eq!(creds.token.expose(), "sk-live-abc123");
+    }
+
+    #[test]
+    fn serialising_never_writes_the_secret() {
+        let creds = Credentials {
+            token: Secret::new("sk-live-abc123"),
+            account_id: None,
+        };
+        let json = serde_json::to_string(&creds).unwrap();
+        assert!(!json.contains("sk-live"), "{json}");
+        assert!(json.contains(REDACTED));
     }
 }

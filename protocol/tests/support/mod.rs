@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests of this crate.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 use std::path::PathBuf;
 
@@ -37,7 +37,10 @@ pub fn transcript_as_sse(path: &std::path::Path) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() * 2);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let value: serde_json::Value = serde_json::from_str(line).expect("transcript line is JSON");
-        let ty = value.get("type").and_then(|t| t.as_str()).unwrap_or("message");
+        let ty = value
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("message");
         out.extend_from_slice(format!("event: {ty}\ndata: {line}\n\n").as_bytes());
     }
     out

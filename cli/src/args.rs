@@ -1,0 +1,131 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// turnwire: stream model responses over WebSocket and HTTP, and debug the streams.
+#[derive(Debug, Parser)]
+#[command(name = "turnwire", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Which async runtime drives the client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RuntimeChoice {
+    /// tokio (multi-threaded).
+    #[default]
+    Tokio,
+    /// smol (no tokio involved).
+    Smol,
+}
+
+/// Which transports the client may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TransportChoice {
+    /// WebSocket first, falling back to HTTP.
+    #[default]
+    Auto,
+    /// WebSocket (the fallback to HTTP still applies when WebSocket keeps failing).
+    Ws,
+    /// HTTP Server-Sent Events only.
+    Http,
+}
+
+/// WebSocket request protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WsProtocolChoice {
+    /// `response.append`.
+    V1,
+    /// `response.create` with `previous_response_id`.
+    #[default]
+    V2,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a multi-turn session against an embedded loopback server and show every
+    /// capability at work. Needs no account and no network.
+    Demo {
+        /// Async runtime.
+        #[arg(long, value_enum, default_value_t)]
+        runtime: RuntimeChoice,
+        /// Print one JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream a conversation from a real or compatible server.
+    Run(RunArgs),
+    /// Decode a captured SSE stream (or JSON lines) into caller events.
+    Decode {
+        /// Input is one event JSON per line instead of SSE.
+        #[arg(long)]
+        jsonl: bool,
+        /// The capture; `-` or absent for standard input.
+        file: Option<PathBuf>,
+    },
+    /// Run the scripted loopback server for testing other clients.
+    Serve {
+        /// A scenario file (JSON); the default scenario answers every request.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Port on 127.0.0.1; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Replay a recorded input trace through the core and print its outputs.
+    Replay {
+        /// A file written by `turnwire run --record`.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Base URL of the Responses API.
+    #[arg(long, default_value = "https://api.openai.com/v1")]
+    pub(crate) base_url: String,
+    /// API key; defaults to the OPENAI_API_KEY environment variable.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+    /// Async runtime.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) runtime: RuntimeChoice,
+    /// Transports to use.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) transport: TransportChoice,
+    /// WebSocket request protocol.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) ws_protocol: WsProtocolChoice,
+    /// Do not open a WebSocket ahead of the first turn.
+    #[arg(long)]
+    pub(crate) no_preconnect: bool,
+    /// Retries of one POST until its status arrives.
+    #[arg(long)]
+    pub(crate) request_max_retries: Option<u32>,
+    /// Retries of one request's stream.
+    #[arg(long)]
+    pub(crate) stream_max_retries: Option<u32>,
+    /// Idle timeout while streaming, in milliseconds.
+    #[arg(long)]
+    pub(crate) idle_timeout_ms: Option<u64>,
+    /// Model.
+    #[arg(long, default_value = "gpt-5")]
+    pub(crate) model: String,
+    /// Instructions (system prompt).
+    #[arg(long)]
+    pub(crate) instructions: Option<String>,
+    /// A script file: {"model", "instructions", "turns": [["request 1", "request 2"], ...]}.
+    #[arg(long)]
+    pub(crate) script: Option<PathBuf>,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Record every input fed to the core to this file, for `turnwire replay`.
+    #[arg(long)]
+    pub(crate) record: Option<PathBuf>,
+    /// The prompt (one turn with one request), unless a script is given.
+    pub(crate) prompt: Option<String>,
+}

@@ -1,0 +1,48 @@
+//! `turnwire`: stream model responses over WebSocket and HTTP, and debug the streams.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints
+
+mod args;
+mod conversation;
+mod decode;
+mod output;
+mod record;
+mod run;
+mod runtime;
+mod script;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use output::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Decode { jsonl, file } => {
+            decode::decode(jsonl, file.as_deref(), &mut Printer::stdout(true))
+        }
+        Command::Replay { file } => {
+            let mut printer = Printer::stdout(true);
+            record::replay(&file, &mut printer).map(|all_completed| {
+                if all_completed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            })
+        }
+        Command::Demo { .. } | Command::Serve { .. } => Err("not built yet".to_owned()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("turnwire: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! One HTTP exchange: connect, write the POST, and report the response head, each
+//! body chunk and the end to the session as inputs.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_rustls::TlsConnector;
+use futures_util::SinkExt;
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use turnwire_protocol::session::{HttpOpen, Input};
+
+use crate::http1::{Part, ResponseDecoder, encode_request};
+use crate::runtime::Runtime;
+use crate::tls::{Endpoint, open_stream};
+
+/// Bytes read from the socket at a time.
+const READ_SIZE: usize = 16 * 1024;
+
+/// Runs the exchange to its end, reporting everything on `inputs`. Returns when the
+/// body ended, the connection failed, or the session went away.
+pub(crate) async fn run(
+    runtime: Arc<dyn Runtime>,
+    tls: TlsConnector,
+    open: HttpOpen,
+    mut inputs: mpsc::Sender<Input>,
+) {
+    let conn = open.conn;
+    if let Err(message) = exchange(runtime.as_ref(), &tls, open, &mut inputs).await {
+        if !message.is_empty() {
+            let _ = inputs.send(Input::TransportError { conn, message }).await;
+        }
+    }
+}
+
+/// An empty error means the session is gone and nothing needs reporting.
+async fn exchange(
+    runtime: &dyn Runtime,
+    tls: &TlsConnector,
+    open: HttpOpen,
+    inputs: &mut mpsc::Sender<Input>,
+) -> Result<(), String> {
+    let conn = open.conn;
+    let (mut parts, body) = open.request.into_parts();
+    let endpoint = Endpoint::of(&parts.uri).map_err(|e| e.to_string())?;
+    let host = endpoint.host_header(&parts.uri);
+    parts.headers.insert(
+        http::header::HOST,
+        host.parse().map_err(|_| "invalid host".to_owned())?,
+    );
+    let body = if open.compress { compress(body)? } else { body };
+    let request = encode_request(&parts, &body);
+
+    let mut stream = open_stream(runtime, tls, &endpoint)
+        .await
+        .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
+
+    let mut decoder = ResponseDecoder::new();
+    let mut parts = Vec::new();
+    let mut buf = vec![0u8; READ_SIZE];
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("reading the response: {e}"))?;
+        let decoded = if n == 0 {
+            decoder.finish(&mut parts)
+        } else {
+            decoder.feed(&buf[..n], &mut parts)
+        };
+        for part in parts.drain(..) {
+            let input = match part {
+                Part::Head { status, headers } => Input::HttpResponse {
+                    conn,
+                    status,
+                    headers,
+                },
+                Part::Data(data) => Input::HttpBody { conn, data },
+                Part::End => Input::HttpEnd { conn },
+            };
+            inputs.send(input).await.map_err(|_| String::new())?;
+        }
+        decoded.map_err(|e| e.to_string())?;
+        if decoder.is_done() || n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(feature = "zstd")]
+fn compress(body: Bytes) -> Result<Bytes, String> {
+    zstd::bulk::compress(&body, 3)
+        .map(Bytes::from)
+        .map_err(|e| format!("zstd compression failed: {e}"))
+}
+
+#[cfg(not(feature = "zstd"))]
+fn compress(_body: Bytes) -> Result<Bytes, String> {
+    Err("request compression needs the turnwire-transports `zstd` feature".to_owned())
+}

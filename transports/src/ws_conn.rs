@@ -1,0 +1,175 @@
+//! One WebSocket: connect, run async-tungstenite's client handshake with the session's
+//! headers, then forward frames to the session and the session's messages to the peer.
+
+use std::sync::Arc;
+
+use async_tungstenite::tungstenite::handshake::client::generate_key;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_rustls::TlsConnector;
+use futures_util::future::{Either, select};
+use futures_util::{SinkExt, StreamExt};
+use turnwire_protocol::session::{Input, WsOpen};
+
+use crate::runtime::Runtime;
+use crate::tls::{Endpoint, open_stream};
+
+/// Runs the socket until it closes, fails, or the session drops `outbound`.
+pub(crate) async fn run(
+    runtime: Arc<dyn Runtime>,
+    tls: TlsConnector,
+    open: WsOpen,
+    max_message: usize,
+    mut inputs: mpsc::Sender<Input>,
+    outbound: mpsc::Receiver<String>,
+) {
+    let conn = open.conn;
+    if let Err(message) = session(
+        runtime.as_ref(),
+        &tls,
+        open,
+        max_message,
+        &mut inputs,
+        outbound,
+    )
+    .await
+    {
+        if !message.is_empty() {
+            let _ = inputs.send(Input::TransportError { conn, message }).await;
+        }
+    }
+}
+
+async fn session(
+    runtime: &dyn Runtime,
+    tls: &TlsConnector,
+    open: WsOpen,
+    max_message: usize,
+    inputs: &mut mpsc::Sender<Input>,
+    mut outbound: mpsc::Receiver<String>,
+) -> Result<(), String> {
+    let conn = open.conn;
+    let (mut parts, ()) = open.request.into_parts();
+    let endpoint = Endpoint::of(&parts.uri).map_err(|e| e.to_string())?;
+    let host = endpoint.host_header(&parts.uri);
+    let headers = &mut parts.headers;
+    let upgrade_headers = [
+        ("host", host),
+        ("connection", "Upgrade".to_owned()),
+        ("upgrade", "websocket".to_owned()),
+        ("sec-websocket-version", "13".to_owned()),
+        ("sec-websocket-key", generate_key()),
+    ];
+    for (name, value) in upgrade_headers {
+        headers.insert(
+            name,
+            value
+                .parse()
+                .map_err(|_| format!("invalid {name} header"))?,
+        );
+    }
+    let request = http::Request::from_parts(parts, ());
+    let stream = open_stream(runtime, tls, &endpoint)
+        .await
+        .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    let mut socket =
+        match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
+            Ok((socket, response)) => {
+                let headers = response.headers().clone();
+                send(inputs, Input::WsOpened { conn, headers }).await?;
+                socket
+            }
+            Err(WsError::Http(response)) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = Bytes::from(response.into_body().unwrap_or_default());
+                return send(
+                    inputs,
+                    Input::WsRefused {
+                        conn,
+                        status,
+                        headers,
+                        body,
+                    },
+                )
+                .await;
+            }
+            Err(err) => return Err(format!("WebSocket handshake failed: {err}")),
+        };
+    loop {
+        match select(socket.next(), outbound.next()).await {
+            Either::Left((frame, _)) => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    send(
+                        inputs,
+                        Input::WsText {
+                            conn,
+                            text: text.as_str().to_owned(),
+                        },
+                    )
+                    .await?
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    send(
+                        inputs,
+                        Input::WsBinary {
+                            conn,
+                            len: data.len(),
+                        },
+                    )
+                    .await?
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    send(inputs, Input::WsActivity { conn }).await?
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = match frame {
+                        Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
+                        None => (None, String::new()),
+                    };
+                    return send(inputs, Input::WsClosed { conn, code, reason }).await;
+                }
+                Some(Ok(Message::Frame(_))) => {}
+                Some(Err(err)) => return Err(err.to_string()),
+                None => {
+                    return send(
+                        inputs,
+                        Input::WsClosed {
+                            conn,
+                            code: None,
+                            reason: "connection ended".into(),
+                        },
+                    )
+                    .await;
+                }
+            },
+            Either::Right((Some(text), _)) => {
+                if let Err(err) = socket.send(Message::text(text)).await {
+                    return send(
+                        inputs,
+                        Input::SendFailed {
+                            conn,
+                            message: err.to_string(),
+                        },
+                    )
+                    .await;
+                }
+            }
+            // The session closed this connection.
+            Either::Right((None, _)) => {
+                let _ = socket.close(None).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Sends an input to the session; an empty error means the session is gone.
+async fn send(inputs: &mut mpsc::Sender<Input>, input: Input) -> Result<(), String> {
+    inputs.send(input).await.map_err(|_| String::new())
+}
