@@ -268,6 +268,9 @@ pub enum WsKind {
 pub struct HttpRecord {
     /// When it arrived (virtual).
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Its connection.
     pub conn: ConnId,
     /// Method.
@@ -291,6 +294,9 @@ pub struct HttpRecord {
 pub struct HandshakeRecord {
     /// When it arrived.
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Its connection.
     pub conn: ConnId,
     /// Full URI.
@@ -308,6 +314,9 @@ pub struct HandshakeRecord {
 pub struct WsMessageRecord {
     /// When it arrived.
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Its connection.
     pub conn: ConnId,
     /// The message JSON (`Null` when it did not parse).
@@ -330,6 +339,9 @@ pub struct WsMessageRecord {
 pub struct CloseRecord {
     /// When.
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Which.
     pub conn: ConnId,
 }
@@ -426,6 +438,8 @@ pub struct FakeServer {
     recording: Recording,
     faults: Option<ServerFaults>,
     noted_delays: Vec<Duration>,
+    /// The number of the session input being handled; the simulator sets it.
+    pub(crate) step: u64,
     /// Line ending of SSE bodies.
     pub line_ending: LineEnding,
     /// Text of the default model's reply; `{n}` is replaced by the response number.
@@ -491,6 +505,7 @@ impl FakeServer {
             .extend(reply.requested_delays.iter().copied());
         self.recording.http.push(HttpRecord {
             at: now,
+            step: self.step,
             conn: open.conn,
             method: request.method().to_string(),
             uri: request.uri().to_string(),
@@ -520,6 +535,7 @@ impl FakeServer {
         };
         self.recording.handshakes.push(HandshakeRecord {
             at: now,
+            step: self.step,
             conn,
             uri: open.request.uri().to_string(),
             headers: open.request.headers().clone(),
@@ -579,6 +595,7 @@ impl FakeServer {
             // client): the message is lost, as on a real network.
             self.recording.ws_messages.push(WsMessageRecord {
                 at: now,
+                step: self.step,
                 conn,
                 kind: reconstruct(&json, None).0,
                 json,
@@ -623,6 +640,7 @@ impl FakeServer {
         }
         self.recording.ws_messages.push(WsMessageRecord {
             at: now,
+            step: self.step,
             conn,
             json,
             kind,
@@ -639,7 +657,11 @@ impl FakeServer {
         if let Some(state) = self.ws_conns.get_mut(&conn) {
             state.open = false;
         }
-        self.recording.closes.push(CloseRecord { at: now, conn });
+        self.recording.closes.push(CloseRecord {
+            at: now,
+            step: self.step,
+            conn,
+        });
     }
 
     fn violation(&mut self, text: String) {

@@ -1,0 +1,321 @@
+//! Rules of PROTOCOL.md sections 4 and 6–11 beyond the section 14 scenarios, one
+//! named test each, asserting the wire traffic and what the caller saw.
+
+use core::time::Duration;
+use turnwire_protocol::config::{Config, WsProtocol};
+use turnwire_protocol::error::ResponseError;
+use turnwire_protocol::event::ResponseEvent;
+use turnwire_protocol::request::RequestFields;
+use turnwire_protocol::session::{RequestInput, RequestSpec};
+use turnwire_testkit::sim::server::LineEnding;
+use turnwire_testkit::sim::{
+    End, FaultConfig, Handshake, Reply, Simulator, Step, Terminal, WsKind, sim_config,
+};
+use turnwire_testkit::wire::{self, ev, user};
+
+fn ask(text: &str) -> RequestSpec {
+    RequestSpec {
+        fields: RequestFields::new("gpt-sim"),
+        input: RequestInput::Append(wire::items([user(text)])),
+    }
+}
+
+fn ws_config() -> Config {
+    Config {
+        websockets: true,
+        preconnect: Some(false),
+        ..sim_config()
+    }
+}
+
+#[test]
+fn fallback_replays_the_request_over_http_with_a_fresh_stream_budget() {
+    let mut config = ws_config();
+    config.stream_max_retries = 1;
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.server_mut().push_handshake(Handshake::refuse(500));
+    sim.server_mut().push_handshake(Handshake::refuse(500));
+    // The first POST ends early: the HTTP phase has its own budget of one retry.
+    sim.server_mut()
+        .push_http(Reply::with_steps(vec![Step::ModelPrefix(1)]));
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("hello"));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(outcome.fell_back());
+    assert_eq!(outcome.reconnects(), [(1, 1), (1, 1)]);
+    assert_eq!(sim.recording().ws_attempts(), 2);
+    assert_eq!(sim.recording().posts(), 2);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_turn_after_the_cooldown_tries_websocket_again() {
+    let mut config = ws_config();
+    config.fallback_cooldown = Some(Duration::from_secs(60));
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.server_mut().push_handshake(Handshake::refuse(426));
+
+    let turn1 = sim.start_turn();
+    assert!(sim.run_request(turn1, ask("a")).fell_back());
+    sim.advance(Duration::from_secs(10));
+    let turn2 = sim.start_turn();
+    assert!(sim.run_request(turn2, ask("b")).is_completed());
+    assert_eq!(
+        sim.recording().ws_attempts(),
+        1,
+        "still within the cooldown"
+    );
+    sim.advance(Duration::from_secs(60));
+    let turn3 = sim.start_turn();
+    let third = sim.run_request(turn3, ask("c"));
+
+    assert!(third.is_completed());
+    let rec = sim.recording();
+    assert_eq!(
+        rec.ws_attempts(),
+        2,
+        "the turn after the cooldown tried WebSocket"
+    );
+    assert_eq!(rec.ws_messages.len(), 1);
+    assert_eq!(rec.posts(), 2);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn an_adopted_preconnect_brings_its_turn_state_into_the_turn() {
+    let mut config = ws_config();
+    config.preconnect = Some(true);
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.server_mut()
+        .push_handshake(Handshake::accept_with("x-codex-turn-state", "ts-pre"));
+    sim.server_mut().push_ws(Reply::model().end(End::Close {
+        code: Some(1000),
+        reason: "bye".into(),
+    }));
+
+    sim.preconnect();
+    sim.run_until_idle();
+    let turn = sim.start_turn();
+    let first = sim.run_request(turn, ask("a"));
+    sim.run_until_idle();
+    let second = sim.run_request(turn, ask("b"));
+
+    assert!(first.is_completed() && second.is_completed());
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2);
+    assert_eq!(rec.handshake_header(0, "x-codex-turn-state"), None);
+    assert_eq!(
+        rec.handshake_header(1, "x-codex-turn-state").as_deref(),
+        Some("ts-pre"),
+        "the token captured by the preconnect belongs to the adopting turn"
+    );
+    assert_eq!(
+        rec.ws_messages[0].conn, rec.handshakes[0].conn,
+        "adopted, not reopened"
+    );
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_preconnect_still_handshaking_is_awaited_not_duplicated() {
+    let mut config = ws_config();
+    config.preconnect = Some(true);
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.server_mut().push_handshake(Handshake::Accept {
+        headers: Vec::new(),
+        delay: Duration::from_millis(500),
+    });
+
+    sim.preconnect();
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed());
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1, "the turn waited for the preconnect");
+    assert_eq!(rec.ws_messages[0].conn, rec.handshakes[0].conn);
+    assert_eq!(
+        rec.ws_messages[0].at,
+        rec.handshakes[0].at + Duration::from_millis(500)
+    );
+    sim.assert_no_violations();
+}
+
+#[test]
+fn partial_output_is_not_retried_when_configured_so() {
+    let mut config = sim_config();
+    config.stream_max_retries = 3;
+    config.retry_after_partial_output = false;
+    let mut sim = Simulator::new(config, 1).unwrap();
+    // Created and a text delta reach the caller, then the connection resets.
+    sim.server_mut()
+        .push_http(Reply::with_steps(vec![Step::ModelPrefix(2)]).end(End::Reset("reset".into())));
+    // Only `response.created` (no output) before the reset: retried.
+    sim.server_mut()
+        .push_http(Reply::with_steps(vec![Step::ModelPrefix(1)]).end(End::Reset("reset".into())));
+
+    let turn = sim.start_turn();
+    let after_output = sim.run_request(turn, ask("a"));
+    let before_output = sim.run_request(turn, ask("b"));
+
+    assert!(
+        matches!(after_output.error(), Some(ResponseError::Stream { .. })),
+        "{after_output:?}"
+    );
+    assert!(after_output.reconnects().is_empty());
+    assert!(before_output.is_completed(), "{before_output:?}");
+    assert_eq!(before_output.reconnects(), [(1, 3)]);
+    assert_eq!(sim.recording().posts(), 3);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn cancelling_closes_the_connection_and_ends_the_request_with_cancelled() {
+    let mut sim = Simulator::new(sim_config(), 1).unwrap();
+    sim.server_mut()
+        .push_http(Reply::with_steps(vec![Step::ModelPrefix(2)]).keep_open());
+
+    let turn = sim.start_turn();
+    let request = sim.start_request(turn, ask("a")).unwrap();
+    sim.advance(Duration::from_secs(1));
+    sim.cancel(request).unwrap();
+    let outcome = sim.run_until_done(request);
+
+    assert_eq!(outcome.error(), Some(&ResponseError::Cancelled));
+    let rec = sim.recording();
+    assert!(rec.closes.iter().any(|c| c.conn == rec.http[0].conn));
+    assert!(
+        sim.cancel(request).is_err(),
+        "a finished request cannot be cancelled"
+    );
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_requested_delay_above_max_retry_after_ends_the_request_with_that_delay() {
+    let mut config = sim_config();
+    config.request_max_retries = 2;
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.server_mut().push_http(
+        Reply::error(429, "rate_limit_error", "rate_limit_exceeded", "later").retry_after_secs(300),
+    );
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(
+        matches!(
+            outcome.error(),
+            Some(ResponseError::RateLimited { retry_after: Some(d), .. }) if *d == Duration::from_secs(300)
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(sim.recording().posts(), 1, "not waited for");
+    sim.assert_no_violations();
+}
+
+#[test]
+fn websocket_pings_keep_a_slow_response_alive() {
+    let idle = Duration::from_secs(10);
+    let mut config = ws_config();
+    config.stream_idle_timeout = idle;
+    let mut sim = Simulator::new(config, 1).unwrap();
+    let mut steps = vec![Step::ModelPrefix(1)];
+    for _ in 0..4 {
+        steps.push(Step::Wait(idle / 2));
+        steps.push(Step::Keepalive);
+    }
+    steps.push(Step::Event(ev::completed("resp-late")));
+    sim.server_mut().push_ws(Reply::with_steps(steps));
+    // Without pings the same pause times out.
+    sim.server_mut().push_ws(Reply::with_steps(vec![
+        Step::ModelPrefix(1),
+        Step::Wait(idle * 2),
+        Step::Event(ev::completed("resp-never")),
+    ]));
+
+    let turn = sim.start_turn();
+    let slow = sim.run_request(turn, ask("a"));
+    let stalled = sim.run_request(turn, ask("b"));
+
+    assert!(
+        matches!(&slow.terminal, Terminal::Completed { response_id, .. } if response_id == "resp-late")
+    );
+    assert!(slow.reconnects().is_empty());
+    let reasons: Vec<&str> = stalled
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ResponseEvent::Reconnecting { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1, "{stalled:?}");
+    assert!(reasons[0].contains("idle timeout waiting for websocket"));
+    assert!(
+        stalled.is_completed(),
+        "the retry on a new connection completed"
+    );
+    sim.assert_no_violations();
+}
+
+#[test]
+fn sse_bodies_split_at_every_byte_decode_to_the_same_events() {
+    let run = |faults: Option<FaultConfig>| {
+        let mut sim = match &faults {
+            Some(f) => Simulator::with_faults(sim_config(), 1, f).unwrap(),
+            None => Simulator::new(sim_config(), 1).unwrap(),
+        };
+        let items = [
+            wire::assistant("msg-a", "zwölf Äpfel, 三个橙子, 🍐🍐"),
+            wire::function_call("fc", "call", "tool", "{\"q\":\"ü\"}"),
+        ];
+        sim.server_mut().line_ending = faults.as_ref().map_or(LineEnding::Lf, |f| f.line_ending);
+        sim.server_mut().push_http(
+            Reply::events(ev::response("resp-u", &items))
+                .then(Step::Keepalive)
+                .header("x-models-etag", "e1"),
+        );
+        let turn = sim.start_turn();
+        let outcome = sim.run_request(turn, ask("a"));
+        sim.assert_no_violations();
+        (outcome.events, outcome.terminal, sim.inputs().len())
+    };
+    let (plain, terminal, few) = run(None);
+    for line_ending in [LineEnding::Lf, LineEnding::CrLf, LineEnding::Cr] {
+        let every_byte = FaultConfig {
+            byte_split_percent: 100,
+            line_ending,
+            ..FaultConfig::none(9)
+        };
+        let (split, split_terminal, many) = run(Some(every_byte));
+        assert_eq!(split, plain, "{line_ending:?}");
+        assert_eq!(split_terminal, terminal);
+        assert!(many > few * 20, "the body really arrived byte by byte");
+    }
+    assert!(matches!(plain[0], ResponseEvent::ModelsEtag { .. }));
+}
+
+#[test]
+fn v1_appends_items_and_outputs_after_a_completed_response() {
+    let config = Config {
+        ws_protocol: WsProtocol::V1,
+        ..ws_config()
+    };
+    let mut sim = Simulator::new(config, 1).unwrap();
+    let turn = sim.start_turn();
+
+    sim.run_request(turn, ask("a"));
+    sim.run_request(turn, ask("b"));
+
+    let rec = sim.recording();
+    assert_eq!(rec.ws_messages[1].kind, WsKind::Append);
+    // The appended items are the first response's output and the new user item.
+    let appended = rec.ws_messages[1].json["input"].as_array().unwrap().clone();
+    assert_eq!(appended.len(), 2);
+    assert_eq!(appended[0]["id"], "msg-1");
+    assert_eq!(appended[1], user("b"));
+    sim.assert_no_violations();
+}
