@@ -131,18 +131,26 @@ struct LastMessage {
     outputs: Vec<Value>,
 }
 
+/// A `POST` or message waiting for the `AttemptStarted` that names its request.
+#[derive(Clone, Debug)]
+enum Pending {
+    Post(HttpRecord),
+    Message(WsMessageRecord),
+}
+
 /// A summary of the input being applied.
 #[derive(Clone, Debug, Default)]
 struct CurrentInput {
     preconnect: bool,
     start_turn: bool,
+    start_request: bool,
+    ws_opened: bool,
     timeout: bool,
     conn: Option<ConnId>,
     /// A turn-state token in the input's headers or metadata frame.
     token: Option<String>,
     /// The input is a head or handshake whose token the session must capture.
     head_with_token: bool,
-    adoption_possible: bool,
 }
 
 /// The settings the checker needs.
@@ -178,6 +186,8 @@ pub struct Checker {
     requested_delays: BTreeSet<Duration>,
     token: String,
     must_close: BTreeSet<ConnId>,
+    pending: Option<Pending>,
+    unplaced_ws: BTreeMap<ConnId, (Option<String>, BTreeMap<TurnId, String>)>,
     same_instant_timeouts: u32,
     stuck: bool,
 }
@@ -213,6 +223,8 @@ impl Checker {
             requested_delays: BTreeSet::new(),
             token: token.to_owned(),
             must_close: BTreeSet::new(),
+            pending: None,
+            unplaced_ws: BTreeMap::new(),
             same_instant_timeouts: 0,
             stuck: false,
         }
@@ -265,7 +277,7 @@ impl Checker {
                 }
             }
             Input::StartRequest { turn, spec } => {
-                current.adoption_possible = true;
+                current.start_request = true;
                 self.pending_spec = Some((*turn, spec.input.clone(), spec.fields.clone()));
             }
             Input::Timeout => current.timeout = true,
@@ -281,7 +293,7 @@ impl Checker {
                     .is_some_and(|t| !t.is_empty() && t.len() <= self.rules.header_limit);
                 current.head_with_token = valid;
                 if let Input::WsOpened { .. } = input {
-                    current.adoption_possible = true;
+                    current.ws_opened = true;
                     let state = self.ws.entry(*conn).or_default();
                     state.opened = true;
                     state.turn_state = current.token.clone();
@@ -437,17 +449,19 @@ impl Checker {
         self.turn_token.get(&turn).cloned()
     }
 
-    /// The session sent a `POST` (already recorded by the server).
+    /// The session sent a `POST` (already recorded by the server). When several
+    /// requests run, the check waits for the `AttemptStarted` that names the request.
     pub fn on_open_http(&mut self, record: &HttpRecord) {
+        self.conns.insert(record.conn, Owner::Unknown);
+        match self.sole_running() {
+            Some((turn, id)) => self.check_post(record, turn, id),
+            None => self.pending = Some(Pending::Post(record.clone())),
+        }
+    }
+
+    fn check_post(&mut self, record: &HttpRecord, turn: TurnId, id: RequestId) {
         let conn = record.conn;
-        let owner = match self.sole_running() {
-            Some((turn, id)) => Owner::Request(turn, id),
-            None => Owner::Unknown,
-        };
-        self.conns.insert(conn, owner);
-        let Owner::Request(turn, id) = owner else {
-            return;
-        };
+        self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, false);
         let carried = header_text(&record.headers, TURN_STATE);
         let expected = self.expected_token(turn);
@@ -520,14 +534,15 @@ impl Checker {
             return;
         }
         self.ws.insert(conn, WsState::default());
-        let owner = match self.sole_running() {
-            Some((turn, id)) => Owner::Request(turn, id),
-            None => Owner::Unknown,
-        };
-        self.conns.insert(conn, owner);
-        let Owner::Request(turn, id) = owner else {
+        let Some((turn, id)) = self.sole_running() else {
+            // Several requests run: place the handshake when a message on it names
+            // its request, checking the token the turn had now.
+            self.conns.insert(conn, Owner::Unknown);
+            self.unplaced_ws
+                .insert(conn, (carried, self.turn_token.clone()));
             return;
         };
+        self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
         let expected = self.expected_token(turn);
         if carried != expected {
@@ -567,17 +582,35 @@ impl Checker {
             Some(Owner::Request(turn, _)) => match self.running_in_turn(*turn) {
                 Some(id) => (*turn, id),
                 None => {
-                    return self.violate(
-                        Rule::Socket,
-                        format!("message on {conn} while its turn is idle"),
-                    );
+                    let what = format!("message on {conn} while its turn is idle");
+                    return self.violate(Rule::Socket, what);
                 }
             },
             _ => match self.sole_running() {
                 Some(found) => found,
-                None => return,
+                None => {
+                    self.pending = Some(Pending::Message(record.clone()));
+                    return;
+                }
             },
         };
+        self.check_message(record, turn, id);
+    }
+
+    fn check_message(&mut self, record: &WsMessageRecord, turn: TurnId, id: RequestId) {
+        let conn = record.conn;
+        if let Some((carried, tokens)) = self.unplaced_ws.remove(&conn) {
+            let expected = tokens.get(&turn).cloned();
+            if carried != expected {
+                self.violate(
+                    Rule::TurnState,
+                    format!(
+                        "handshake {conn} of {turn} carried {carried:?}, expected {expected:?}"
+                    ),
+                );
+            }
+        }
+        self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
         let Some(req) = self.requests.get(&id).cloned() else {
             return;
@@ -760,6 +793,16 @@ impl Checker {
         let now = self.now;
         match record {
             Telemetry::AttemptStarted { request, .. } => {
+                let turn = self.requests.get(request).map(|r| r.turn);
+                match (self.pending.take(), turn) {
+                    (Some(Pending::Post(record)), Some(turn)) => {
+                        self.check_post(&record, turn, *request);
+                    }
+                    (Some(Pending::Message(record)), Some(turn)) => {
+                        self.check_message(&record, turn, *request);
+                    }
+                    _ => {}
+                }
                 let rules = self.rules.clone();
                 if let Some(req) = self.requests.get_mut(request) {
                     req.attempts += 1;
@@ -810,11 +853,8 @@ impl Checker {
                 if let Some(state) = self.ws.get_mut(conn) {
                     state.adopted = true;
                 }
-                let owner = match self.sole_running() {
-                    Some((t, id)) if t == *turn => Owner::Request(t, id),
-                    _ => Owner::Unknown,
-                };
-                self.conns.insert(*conn, owner);
+                let id = self.running_in_turn(*turn).unwrap_or(RequestId(0));
+                self.conns.insert(*conn, Owner::Request(*turn, id));
             }
             Telemetry::TurnStateCaptured { turn } => self.turn_state_captured(*turn),
             _ => {}
@@ -823,29 +863,33 @@ impl Checker {
 
     fn turn_state_captured(&mut self, turn: TurnId) {
         if let Some(old) = self.turn_token.get(&turn) {
-            let old = old.clone();
-            return self.violate(
-                Rule::TurnState,
-                format!("{turn} captured a second token (first was {old:?})"),
-            );
+            let what = format!("{turn} captured a second token (first was {old:?})");
+            return self.violate(Rule::TurnState, what);
         }
         let from_conn = self.input.conn;
-        let adopted = self
-            .preconnect_conn
-            .and_then(|c| self.ws.get(&c))
-            .and_then(|s| s.turn_state.clone());
-        let owner = from_conn.and_then(|c| self.conns.get(&c)).copied();
-        let token = match owner {
-            Some(Owner::Request(t, _)) if t == turn => self.input.token.clone(),
-            Some(Owner::Request(t, _)) => {
-                self.violate(
-                    Rule::TurnState,
-                    format!("{turn} captured a token sent to {t}"),
-                );
-                None
+        // The preconnect's own handshake completing while a turn waits on it.
+        let from_preconnect =
+            self.input.ws_opened && from_conn.is_some() && from_conn == self.preconnect_conn;
+        let token = if from_preconnect || self.input.start_request {
+            // Adoption: the token the preconnect's handshake brought.
+            self.preconnect_conn
+                .and_then(|c| self.ws.get(&c))
+                .and_then(|s| s.turn_state.clone())
+        } else {
+            match from_conn.and_then(|c| self.conns.get(&c)).copied() {
+                Some(Owner::Request(t, _)) if t != turn => {
+                    let what = format!("{turn} captured a token sent to {t}");
+                    self.violate(Rule::TurnState, what);
+                }
+                Some(Owner::Request(..)) => {}
+                // The connection is now known to belong to this turn.
+                _ => {
+                    if let (Some(conn), Some(id)) = (from_conn, self.running_in_turn(turn)) {
+                        self.conns.insert(conn, Owner::Request(turn, id));
+                    }
+                }
             }
-            _ if self.input.adoption_possible => adopted,
-            _ => self.input.token.clone(),
+            self.input.token.clone()
         };
         match token {
             Some(token) => {
