@@ -117,6 +117,7 @@ struct ReqInfo {
     ended: bool,
     must_use_http: bool,
     http_conn: Option<ConnId>,
+    output_seen: bool,
 }
 
 /// What the previous WebSocket message of a turn left behind (section 6 baseline).
@@ -163,6 +164,8 @@ struct Rules {
     base: Duration,
     max_backoff: Duration,
     cooldown: Option<Duration>,
+    partial_retry: bool,
+    compression: bool,
     header_limit: usize,
 }
 
@@ -177,6 +180,8 @@ pub struct Checker {
     turns: BTreeSet<TurnId>,
     turn_history: BTreeMap<TurnId, Vec<Value>>,
     turn_token: BTreeMap<TurnId, String>,
+    turn_metadata: BTreeMap<TurnId, String>,
+    pending_metadata: Option<String>,
     last_message: BTreeMap<TurnId, LastMessage>,
     requests: BTreeMap<RequestId, ReqInfo>,
     conns: BTreeMap<ConnId, Owner>,
@@ -205,6 +210,8 @@ impl Checker {
                 base: config.retry_base_delay,
                 max_backoff: config.max_backoff.max(config.retry_base_delay),
                 cooldown: config.fallback_cooldown,
+                partial_retry: config.retry_after_partial_output,
+                compression: config.request_compression,
                 header_limit: config.limits.header_value,
             },
             violations: Vec::new(),
@@ -214,6 +221,8 @@ impl Checker {
             turns: BTreeSet::new(),
             turn_history: BTreeMap::new(),
             turn_token: BTreeMap::new(),
+            turn_metadata: BTreeMap::new(),
+            pending_metadata: None,
             last_message: BTreeMap::new(),
             requests: BTreeMap::new(),
             conns: BTreeMap::new(),
@@ -268,8 +277,9 @@ impl Checker {
         let mut current = CurrentInput::default();
         match input {
             Input::Preconnect => current.preconnect = true,
-            Input::StartTurn(_) => {
+            Input::StartTurn(options) => {
                 current.start_turn = true;
+                self.pending_metadata = options.metadata.clone();
                 if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.rules.cooldown)
                     && now >= at.saturating_add(cooldown)
                 {
@@ -361,6 +371,9 @@ impl Checker {
         match ack {
             Ok(InputAck::TurnStarted(turn)) => {
                 self.turns.insert(*turn);
+                if let Some(metadata) = self.pending_metadata.take() {
+                    self.turn_metadata.insert(*turn, metadata);
+                }
                 self.turn_history.entry(*turn).or_default();
             }
             Ok(InputAck::RequestStarted(id)) => {
@@ -392,6 +405,7 @@ impl Checker {
                         ended: false,
                         must_use_http: false,
                         http_conn: None,
+                        output_seen: false,
                     },
                 );
             }
@@ -473,12 +487,16 @@ impl Checker {
                 ),
             );
         }
-        let auth = header_text(&record.headers, "authorization");
-        let want = format!("Bearer {}", self.token);
-        if auth.as_deref() != Some(want.as_str()) {
+        self.check_identity(&record.headers, Some(turn), &format!("POST of {id}"));
+        let encoding = header_text(&record.headers, "content-encoding");
+        let zstd = encoding.as_deref() == Some("zstd");
+        if record.compress != self.rules.compression || zstd != self.rules.compression {
             self.violate(
                 Rule::Wire,
-                format!("POST of {id} has the wrong Authorization header"),
+                format!(
+                    "POST of {id}: compress {}, Content-Encoding {encoding:?}",
+                    record.compress
+                ),
             );
         }
         let Some(req) = self.requests.get_mut(&id) else {
@@ -496,6 +514,31 @@ impl Checker {
                 req.intended.len()
             );
             self.violate(Rule::Wire, what);
+        }
+    }
+
+    /// Authorization with the current token, `session_id`, and the turn's metadata
+    /// (none on a preconnect).
+    fn check_identity(&mut self, headers: &http::HeaderMap, turn: Option<TurnId>, what: &str) {
+        let auth = header_text(headers, "authorization");
+        let want = format!("Bearer {}", self.token);
+        if auth.as_deref() != Some(want.as_str()) {
+            self.violate(
+                Rule::Wire,
+                format!("{what} has the wrong Authorization header"),
+            );
+        }
+        let session = header_text(headers, "session_id");
+        if session.as_deref() != Some(super::CONVERSATION_ID) {
+            self.violate(Rule::Wire, format!("{what} has session_id {session:?}"));
+        }
+        let metadata = header_text(headers, "x-codex-turn-metadata");
+        let expected = turn.and_then(|t| self.turn_metadata.get(&t).cloned());
+        if metadata != expected {
+            self.violate(
+                Rule::Wire,
+                format!("{what} carries turn metadata {metadata:?}, expected {expected:?}"),
+            );
         }
     }
 
@@ -525,6 +568,7 @@ impl Checker {
                     ..WsState::default()
                 },
             );
+            self.check_identity(&record.headers, None, &format!("preconnect {conn}"));
             if carried.is_some() {
                 self.violate(
                     Rule::TurnState,
@@ -544,6 +588,7 @@ impl Checker {
         };
         self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
+        self.check_identity(&record.headers, Some(turn), &format!("handshake {conn}"));
         let expected = self.expected_token(turn);
         if carried != expected {
             self.violate(Rule::TurnState, format!(
@@ -690,14 +735,20 @@ impl Checker {
         }
         match event {
             ResponseEvent::OutputItemDone { item } => {
+                req.output_seen = true;
                 req.attempt_items.push(wire::item_json(item));
             }
+            _ if event.is_output() => req.output_seen = true,
             ResponseEvent::Reconnecting {
                 attempt,
                 max,
                 delay,
                 ..
             } => {
+                if req.output_seen && !rules.partial_retry {
+                    problems
+                        .push("retried after output with retry_after_partial_output off".into());
+                }
                 let expected_attempt = req.last_reconnect + 1;
                 req.last_reconnect = *attempt;
                 req.not_before = now.saturating_add(*delay);
@@ -892,6 +943,13 @@ impl Checker {
             self.input.token.clone()
         };
         match token {
+            Some(token) if token.len() > self.rules.header_limit => self.violate(
+                Rule::TurnState,
+                format!(
+                    "{turn} captured a {}-byte token, over the bound",
+                    token.len()
+                ),
+            ),
             Some(token) => {
                 self.turn_token.insert(turn, token);
             }

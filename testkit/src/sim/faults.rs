@@ -33,6 +33,10 @@ pub struct FaultConfig {
     pub tricky_split_percent: u32,
     /// Chance that a good reply carries a new turn-state token.
     pub turn_state_percent: u32,
+    /// Chance that a new token is invalid (over the 4 KiB bound): it must never be sent.
+    pub bad_token_percent: u32,
+    /// Chance that an accepted WebSocket is later closed by the server on its own.
+    pub idle_close_percent: u32,
     /// Whether non-retryable errors (400, 404 on `POST`, usage limit, context window)
     /// are among the faults.
     pub fatal_errors: bool,
@@ -57,6 +61,8 @@ impl FaultConfig {
             byte_split_percent: 0,
             tricky_split_percent: 0,
             turn_state_percent: 0,
+            bad_token_percent: 0,
+            idle_close_percent: 0,
             fatal_errors: false,
             allow_426: false,
             idle_timeout: Duration::from_secs(300),
@@ -85,6 +91,12 @@ impl FaultConfig {
             byte_split_percent: if rng.chance(10) { 3 } else { 0 },
             tricky_split_percent: rng.range(0, 30) as u32,
             turn_state_percent: rng.range(0, 50) as u32,
+            bad_token_percent: if rng.chance(20) { 30 } else { 0 },
+            idle_close_percent: if rng.chance(30) {
+                rng.range(5, 40) as u32
+            } else {
+                0
+            },
             fatal_errors: rng.chance(40),
             allow_426: rng.chance(15),
             idle_timeout,
@@ -197,7 +209,12 @@ impl ServerFaults {
 
     fn token(&mut self) -> String {
         self.tokens += 1;
-        format!("ts-{:x}-{}", self.config.seed & 0xFFFF, self.tokens)
+        let token = format!("ts-{:x}-{}", self.config.seed & 0xFFFF, self.tokens);
+        if self.rng.chance(self.config.bad_token_percent) {
+            // Over the 4 KiB bound: the session must reject it and never send it.
+            return format!("{token}-{}", "x".repeat(5000));
+        }
+        token
     }
 
     fn slow_steps(&mut self) -> Vec<Step> {
@@ -338,6 +355,14 @@ impl ServerFaults {
             headers.push(("x-reasoning-included".to_owned(), "true".to_owned()));
         }
         let delay = self.rng.millis(0, 30);
+        if self.rng.chance(self.config.idle_close_percent) {
+            let close_after = self.rng.millis(0, 5_000);
+            return Handshake::AcceptThenClose {
+                headers,
+                delay,
+                close_after,
+            };
+        }
         Handshake::Accept { headers, delay }
     }
 

@@ -43,6 +43,9 @@ pub struct RequestPlan {
     pub instructions: Option<String>,
     /// Cancel it after this long, if still running.
     pub cancel_after: Option<Duration>,
+    /// Cancel by ending the turn instead of cancelling the request (later requests
+    /// of the turn are then refused and skipped).
+    pub cancel_by_ending_turn: bool,
 }
 
 /// One turn of a script.
@@ -107,6 +110,7 @@ impl SessionScript {
             max_backoff: base.saturating_mul(rng.range(1, 20) as u32),
             fallback_cooldown: rng.chance(20).then(|| rng.millis(10_000, 120_000)),
             retry_after_partial_output: rng.chance(85),
+            request_compression: rng.chance(25),
             preconnect_max_idle: if rng.chance(20) {
                 rng.millis(30_000, 300_000)
             } else {
@@ -148,6 +152,7 @@ fn random_turn(rng: &mut SplitMix64, websockets: bool) -> TurnPlan {
             },
             instructions: rng.chance(15).then(|| "be brief".to_owned()),
             cancel_after: rng.chance(5).then(|| rng.millis(0, 3_000)),
+            cancel_by_ending_turn: rng.chance(30),
         })
         .collect();
     TurnPlan {
@@ -239,7 +244,11 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
                     .outcome(id)
                     .is_some_and(|o| o.terminal == Terminal::Unfinished)
                 {
-                    let _ = sim.cancel(id);
+                    if request.cancel_by_ending_turn {
+                        let _ = sim.end_turn(turn);
+                    } else {
+                        let _ = sim.cancel(id);
+                    }
                 }
             }
             let outcome = sim.run_until_done(id);

@@ -207,6 +207,16 @@ pub enum Handshake {
         /// Response body.
         body: String,
     },
+    /// 101 like `Accept`, then the server closes the socket `close_after` later
+    /// (an idle close, or the server going away mid-use).
+    AcceptThenClose {
+        /// Handshake response headers.
+        headers: Vec<(String, String)>,
+        /// Time before the answer.
+        delay: Duration,
+        /// Time from the answer to the close frame.
+        close_after: Duration,
+    },
     /// The connect fails (transport error) with this message.
     Fail(String),
     /// No answer ever (the session's connect timeout must fire).
@@ -403,6 +413,8 @@ struct Held {
 struct WsConnState {
     open: bool,
     held: Option<Held>,
+    /// When the server closes the socket on its own.
+    closes_at: Option<Instant>,
 }
 
 /// Line ending used in SSE bodies.
@@ -529,7 +541,9 @@ impl FakeServer {
             },
         };
         let (status, response_headers) = match &answer {
-            Handshake::Accept { headers, .. } => (101, headers.clone()),
+            Handshake::Accept { headers, .. } | Handshake::AcceptThenClose { headers, .. } => {
+                (101, headers.clone())
+            }
             Handshake::Refuse { status, .. } => (*status, Vec::new()),
             Handshake::Fail(_) | Handshake::Hang => (0, Vec::new()),
         };
@@ -549,6 +563,7 @@ impl FakeServer {
                     WsConnState {
                         open: true,
                         held: None,
+                        closes_at: None,
                     },
                 );
                 vec![Emission {
@@ -558,6 +573,38 @@ impl FakeServer {
                         headers: header_map(&headers),
                     },
                 }]
+            }
+            Handshake::AcceptThenClose {
+                headers,
+                delay,
+                close_after,
+            } => {
+                let closes = delay.saturating_add(close_after);
+                self.ws_conns.insert(
+                    conn,
+                    WsConnState {
+                        open: true,
+                        held: None,
+                        closes_at: Some(now.saturating_add(closes)),
+                    },
+                );
+                vec![
+                    Emission {
+                        after: delay,
+                        input: Input::WsOpened {
+                            conn,
+                            headers: header_map(&headers),
+                        },
+                    },
+                    Emission {
+                        after: closes,
+                        input: Input::WsClosed {
+                            conn,
+                            code: Some(1001),
+                            reason: "going away".into(),
+                        },
+                    },
+                ]
             }
             Handshake::Refuse {
                 status,
@@ -590,9 +637,9 @@ impl FakeServer {
             ));
             return Vec::new();
         };
-        if !state.open {
+        if !state.open || state.closes_at.is_some_and(|at| now >= at) {
             // The server already closed this socket (its close is on the way to the
-            // client): the message is lost, as on a real network.
+            // client): the message is lost and the send fails.
             self.recording.ws_messages.push(WsMessageRecord {
                 at: now,
                 step: self.step,
@@ -604,7 +651,13 @@ impl FakeServer {
                 lost: true,
                 metadata_token: None,
             });
-            return Vec::new();
+            return vec![Emission {
+                after: Duration::ZERO,
+                input: Input::SendFailed {
+                    conn,
+                    message: "the peer closed the socket".into(),
+                },
+            }];
         }
         let held = state.held;
         let (kind, full_input) = reconstruct(&json, held.as_ref());
