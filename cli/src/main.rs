@@ -5,6 +5,7 @@
 mod args;
 mod conversation;
 mod decode;
+mod demo;
 mod output;
 mod record;
 mod run;
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Demo { .. } | Command::Serve { .. } => Err("not built yet".to_owned()),
+        Command::Demo { runtime, json } => demo::demo(runtime, json),
+        Command::Serve { .. } => Err("not built yet".to_owned()),
     };
     match result {
         Ok(code) => code,

@@ -88,9 +88,8 @@ pub(crate) fn replay(path: &Path, printer: &mut Printer) -> Result<bool, String>
             Input::StartRequest { turn, .. } => Some(*turn),
             _ => None,
         };
-        match session.handle_input(now, input) {
-            Ok(InputAck::RequestStarted(id)) => positions.request_started(id, turn_of_request),
-            Ok(_) | Err(_) => {}
+        if let Ok(InputAck::RequestStarted(id)) = session.handle_input(now, input) {
+            positions.request_started(id, turn_of_request);
         }
         while let Some(output) = session.poll_output() {
             match output {

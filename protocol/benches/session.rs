@@ -2,6 +2,7 @@
 //! (it must be flat), and the core's cost per streamed event on each transport.
 //!
 //! Run: `cargo bench -p turnwire-protocol --bench session`
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall-clock time
 
 use std::hint::black_box;
 use std::time::{Duration, Instant as StdInstant};

@@ -284,19 +284,25 @@ mod tests {
             Config::new("https://").validate(),
             Err(ConfigError::BaseUrl(_))
         ));
-        let mut c = Config::default();
-        c.stream_idle_timeout = Duration::ZERO;
+        let c = Config {
+            stream_idle_timeout: Duration::ZERO,
+            ..Config::default()
+        };
         assert_eq!(
             c.validate(),
             Err(ConfigError::ZeroDuration("stream_idle_timeout"))
         );
-        let mut c = Config::default();
-        c.retry_base_delay = Duration::ZERO;
+        let c = Config {
+            retry_base_delay: Duration::ZERO,
+            ..Config::default()
+        };
         assert_eq!(c.validate(), Err(ConfigError::ZeroBaseDelay));
-        let mut c = Config::default();
-        c.retry_base_delay = Duration::ZERO;
-        c.request_max_retries = 0;
-        c.stream_max_retries = 0;
+        let c = Config {
+            retry_base_delay: Duration::ZERO,
+            request_max_retries: 0,
+            stream_max_retries: 0,
+            ..Config::default()
+        };
         assert!(
             c.validate().is_ok(),
             "a zero base delay is fine when nothing retries"

@@ -43,7 +43,7 @@ pub enum ResponseError {
         /// When the limit resets, in seconds since the epoch.
         resets_at: Option<u64>,
         /// Rate limits from the response headers.
-        rate_limits: Option<RateLimitSnapshot>,
+        rate_limits: Option<Box<RateLimitSnapshot>>,
     },
     /// HTTP 429 that is not a quota or usage-limit error.
     #[error("rate limited")]

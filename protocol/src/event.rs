@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::item::ResponseItem;
 
+mod decode;
+mod lenient;
+
+pub(crate) use lenient::parse_bool;
+
 /// Token usage of a finished response. Missing details read as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -36,6 +41,23 @@ pub struct RateLimitWindow {
     pub resets_at: Option<u64>,
 }
 
+impl RateLimitWindow {
+    /// A window from its parsed parts: only when `used_percent` is a finite,
+    /// non-negative number.
+    pub(crate) fn from_parts(
+        used_percent: Option<f64>,
+        window_minutes: Option<u64>,
+        resets_at: Option<u64>,
+    ) -> Option<Self> {
+        let used_percent = used_percent.filter(|p| p.is_finite() && *p >= 0.0)?;
+        Some(RateLimitWindow {
+            used_percent,
+            window_minutes,
+            resets_at,
+        })
+    }
+}
+
 /// Credits state reported by the server.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreditsSnapshot {
@@ -45,6 +67,26 @@ pub struct CreditsSnapshot {
     pub unlimited: bool,
     /// `x-codex-credits-balance`, as sent.
     pub balance: Option<String>,
+}
+
+impl CreditsSnapshot {
+    /// A credits snapshot from its parsed parts: present when any part is (a flag that
+    /// did not parse reads as false; an empty balance counts as absent).
+    pub(crate) fn from_parts(
+        has_credits: Option<bool>,
+        unlimited: Option<bool>,
+        balance: Option<String>,
+    ) -> Option<Self> {
+        let balance = balance.filter(|b| !b.trim().is_empty());
+        if has_credits.is_none() && unlimited.is_none() && balance.is_none() {
+            return None;
+        }
+        Some(CreditsSnapshot {
+            has_credits: has_credits.unwrap_or(false),
+            unlimited: unlimited.unwrap_or(false),
+            balance,
+        })
+    }
 }
 
 /// Rate limits from `x-codex-*` headers or a `codex.rate_limits` frame.
@@ -294,7 +336,25 @@ pub enum EventDecodeError {
 
 /// Decodes one server event from its JSON text. Call once per SSE event `data` or
 /// WebSocket text frame. Never panics; unknown types become `Other`.
+///
+/// The mapping is the table of PROTOCOL.md section 5:
+/// - output deltas, `response.created` and `response.output_item.*` need the fields
+///   their [`ResponseEvent`] is built from (`response.id` for `created`; `item` must be
+///   an object that deserializes as a [`ResponseItem`]), else
+///   [`EventDecodeError::MissingField`];
+/// - `response.completed` / `response.done` need a non-empty string `response.id`, else
+///   [`EventDecodeError::CompletedWithoutId`]; `response.incomplete` needs `response.id`;
+///   `response.failed` never fails for a missing member (it is terminal);
+/// - `error` with a numeric `status` (or `status_code`, 100–999) is
+///   [`ServerEvent::WsError`], otherwise [`ServerEvent::Error`]; the payload merges the
+///   nested `error` object (or string) with top-level `code`/`message`/`param`;
+/// - `codex.rate_limits` is always `RateLimits` (shape documented on the decoder,
+///   lenient), `response.metadata` / `codex.response.metadata` need a `headers` object;
+/// - usage counts, error fields and rate-limit numbers are read leniently: a value of
+///   the wrong kind reads as absent (usage: 0) instead of losing the event.
+///
+/// Errors: text that is not a JSON object is [`EventDecodeError::Json`]; an object
+/// without a non-empty string `type` is [`EventDecodeError::MissingType`].
 pub fn decode_server_event(json: &str) -> Result<ServerEvent, EventDecodeError> {
-    let _ = json;
-    todo!("events helper")
+    decode::decode(json)
 }

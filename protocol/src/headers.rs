@@ -3,7 +3,19 @@
 //!
 //! OWNER: codec helper "events". The signatures below are the contract the session uses.
 
-use crate::event::{RateLimitSnapshot, ResponseEvent};
+use crate::event::{CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent};
+
+/// The `x-models-etag` header name.
+pub const MODELS_ETAG: &str = "x-models-etag";
+
+/// The `x-reasoning-included` header name.
+pub const REASONING_INCLUDED: &str = "x-reasoning-included";
+
+/// The `x-request-id` header name.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The `x-oai-request-id` header name, read when `x-request-id` is absent.
+pub const OAI_REQUEST_ID: &str = "x-oai-request-id";
 
 /// The `x-codex-turn-state` header name.
 pub const TURN_STATE: &str = "x-codex-turn-state";
@@ -51,10 +63,33 @@ pub enum TurnStateError {
     InvalidByte,
 }
 
-/// Validates a raw turn-state value.
+/// Validates a raw turn-state value. Call on every captured `x-codex-turn-state` value
+/// (response headers, handshake headers, `response.metadata` headers) before storing it.
+///
+/// Accepted: 1 to `max_len` bytes of visible ASCII (0x21–0x7E), with spaces (0x20)
+/// allowed between visible characters. Rejected as [`TurnStateError::InvalidByte`]: any
+/// control character (NUL, tab, CR, LF, …), DEL, any byte ≥ 0x80 (non-ASCII), and a
+/// leading or trailing space (HTTP would strip it, so the token would not round-trip).
+/// Length is checked before content.
 pub fn validate_turn_state(raw: &[u8], max_len: usize) -> Result<TurnStateToken, TurnStateError> {
-    let _ = (raw, max_len);
-    todo!("events helper")
+    if raw.is_empty() {
+        return Err(TurnStateError::Empty);
+    }
+    if raw.len() > max_len {
+        return Err(TurnStateError::TooLong {
+            len: raw.len(),
+            max: max_len,
+        });
+    }
+    let visible = |b: &u8| (0x21..=0x7E).contains(b);
+    let allowed = |b: &u8| visible(b) || *b == b' ';
+    let trimmed = raw.first().is_some_and(visible) && raw.last().is_some_and(visible);
+    if !trimmed || !raw.iter().all(allowed) {
+        return Err(TurnStateError::InvalidByte);
+    }
+    http::HeaderValue::from_bytes(raw)
+        .map(TurnStateToken)
+        .map_err(|_| TurnStateError::InvalidByte)
 }
 
 /// The turn-state token in `headers`, if the header is present: `Some(Ok)` when valid,
@@ -68,29 +103,144 @@ pub fn turn_state(
         .map(|v| validate_turn_state(v.as_bytes(), max_len))
 }
 
-/// A rate-limit snapshot from the `x-codex-*` headers, when any of them parse.
+/// A rate-limit snapshot from the `x-codex-*` headers, when any of them parse. Call on
+/// the response headers of a `POST`, a WebSocket handshake, or a WebSocket `error`
+/// frame's `headers`.
+///
+/// Read (first value of each, surrounding spaces ignored):
+/// `x-codex-{primary,secondary}-used-percent` (a finite number ≥ 0; the window exists
+/// only when this parses), `-window-minutes` and `-reset-at` (whole numbers; the reset
+/// is in seconds since the Unix epoch), `x-codex-credits-has-credits` and
+/// `x-codex-credits-unlimited` (`true`/`false`/`1`/`0`, any case) and
+/// `x-codex-credits-balance` (kept as sent). Credits are present when any of the three
+/// parses (an unparsed flag reads as false). `None` when no window and no credits parse.
 pub fn rate_limits(headers: &http::HeaderMap) -> Option<RateLimitSnapshot> {
-    let _ = headers;
-    todo!("events helper")
+    let snapshot = RateLimitSnapshot {
+        primary: window(headers, &PRIMARY),
+        secondary: window(headers, &SECONDARY),
+        credits: CreditsSnapshot::from_parts(
+            text(headers, "x-codex-credits-has-credits").and_then(crate::event::parse_bool),
+            text(headers, "x-codex-credits-unlimited").and_then(crate::event::parse_bool),
+            text(headers, "x-codex-credits-balance").map(str::to_owned),
+        ),
+    };
+    let any =
+        snapshot.primary.is_some() || snapshot.secondary.is_some() || snapshot.credits.is_some();
+    any.then_some(snapshot)
+}
+
+/// A header's first value as trimmed text, when it is visible ASCII.
+fn text<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+/// The three headers of one rate-limit window.
+struct WindowHeaders {
+    used_percent: &'static str,
+    window_minutes: &'static str,
+    reset_at: &'static str,
+}
+
+const PRIMARY: WindowHeaders = WindowHeaders {
+    used_percent: "x-codex-primary-used-percent",
+    window_minutes: "x-codex-primary-window-minutes",
+    reset_at: "x-codex-primary-reset-at",
+};
+
+const SECONDARY: WindowHeaders = WindowHeaders {
+    used_percent: "x-codex-secondary-used-percent",
+    window_minutes: "x-codex-secondary-window-minutes",
+    reset_at: "x-codex-secondary-reset-at",
+};
+
+fn window(headers: &http::HeaderMap, names: &WindowHeaders) -> Option<RateLimitWindow> {
+    RateLimitWindow::from_parts(
+        text(headers, names.used_percent).and_then(|v| v.parse().ok()),
+        text(headers, names.window_minutes).and_then(|v| v.parse().ok()),
+        text(headers, names.reset_at).and_then(|v| v.parse().ok()),
+    )
 }
 
 /// The header-derived events of a response, in order: `RateLimits`, `ModelsEtag`,
-/// `ServerReasoningIncluded`, each only when its header is present and parses.
+/// `ServerReasoningIncluded`, each only when its header is present and parses. Call once
+/// per response, before its body events (PROTOCOL.md section 5).
+///
+/// `ModelsEtag` needs a non-empty `x-models-etag` of at most `max_value` bytes of
+/// visible ASCII (0x21–0x7E; etags are quoted tokens); otherwise it is skipped.
+/// `ServerReasoningIncluded { included: true }` is emitted whenever
+/// `x-reasoning-included` is present, whatever its value.
 pub fn header_events(headers: &http::HeaderMap, max_value: usize) -> Vec<ResponseEvent> {
-    let _ = (headers, max_value);
-    todo!("events helper")
+    let mut events = Vec::new();
+    if let Some(snapshot) = rate_limits(headers) {
+        events.push(ResponseEvent::RateLimits { snapshot });
+    }
+    if let Some(etag) = models_etag(headers, max_value) {
+        events.push(ResponseEvent::ModelsEtag { etag });
+    }
+    if headers.contains_key(REASONING_INCLUDED) {
+        events.push(ResponseEvent::ServerReasoningIncluded { included: true });
+    }
+    events
 }
 
-/// `x-request-id`, else `x-oai-request-id`.
+fn models_etag(headers: &http::HeaderMap, max_value: usize) -> Option<String> {
+    let raw = headers.get(MODELS_ETAG)?.as_bytes();
+    let acceptable =
+        !raw.is_empty() && raw.len() <= max_value && raw.iter().all(|b| (0x21..=0x7E).contains(b));
+    acceptable.then(|| String::from_utf8_lossy(raw).into_owned())
+}
+
+/// `x-request-id`, else `x-oai-request-id`: the first of them that is non-empty visible
+/// ASCII. Call when building an error from an HTTP response.
 pub fn request_id(headers: &http::HeaderMap) -> Option<String> {
-    let _ = headers;
-    todo!("events helper")
+    [REQUEST_ID, OAI_REQUEST_ID]
+        .into_iter()
+        .find_map(|name| text(headers, name).filter(|id| !id.is_empty()))
+        .map(str::to_owned)
 }
 
 /// Converts a JSON `headers` object (of a WebSocket `error` frame or a
 /// `response.metadata` event) to a header map, skipping entries that are not valid
 /// header names or string/number values.
+///
+/// Values: a string is used as is when it is a valid ASCII header value (visible
+/// ASCII, spaces and tabs; CR, LF, NUL, other controls and non-ASCII are refused), a
+/// number or boolean in its JSON form, an array adds one value per usable element
+/// (strings, numbers, booleans).
+/// `null`, objects and nested arrays are skipped. Names are lower-cased. Anything but an
+/// object gives an empty map.
 pub fn headers_from_json(value: &serde_json::Value) -> http::HeaderMap {
-    let _ = value;
-    todo!("events helper")
+    let mut headers = http::HeaderMap::new();
+    let Some(object) = value.as_object() else {
+        return headers;
+    };
+    for (name, value) in object {
+        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        match value {
+            serde_json::Value::Array(values) => {
+                for value in values.iter().filter_map(header_value) {
+                    headers.append(name.clone(), value);
+                }
+            }
+            value => {
+                if let Some(value) = header_value(value) {
+                    headers.append(name, value);
+                }
+            }
+        }
+    }
+    headers
+}
+
+/// One JSON scalar as a header value.
+fn header_value(value: &serde_json::Value) -> Option<http::HeaderValue> {
+    let text = match value {
+        serde_json::Value::String(s) if s.is_ascii() => return http::HeaderValue::from_str(s).ok(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    http::HeaderValue::from_str(&text).ok()
 }

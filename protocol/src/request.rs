@@ -3,11 +3,17 @@
 //! `response.create` / `response.append` messages, and URL derivation.
 //!
 //! OWNER: codec helper "items". The signatures below are the contract the session uses.
+//!
+//! The full body and the `response.create` message are written by one serialisable
+//! struct of borrowed fields, straight into the output buffer: the input items are
+//! never copied into an intermediate JSON value, so a long history costs one pass.
 
 use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, WsProtocol};
 use crate::headers::TurnStateToken;
 use crate::item::ResponseItem;
 use crate::secret::Credentials;
@@ -77,56 +83,340 @@ pub enum RequestError {
     /// The token or account id is not a valid header value.
     #[error("credentials are not a valid header value")]
     Credentials,
+    /// A configured header (identity, extra header, beta feature) or the
+    /// conversation id has an invalid name or value. [`Config::validate`] rejects
+    /// these up front, so this only happens with an unvalidated configuration.
+    #[error("header {0:?} has an invalid name or value")]
+    Header(String),
 }
 
-/// `{base_url}/responses` with the provider query parameters.
+/// `session_id` header: the conversation id.
+pub const SESSION_ID: &str = "session_id";
+/// `ChatGPT-Account-ID` header: the account id of the credentials.
+pub const ACCOUNT_ID: &str = "chatgpt-account-id";
+/// `x-codex-beta-features` header: comma-joined beta feature keys.
+pub const BETA_FEATURES: &str = "x-codex-beta-features";
+/// `x-codex-turn-metadata` header: caller-supplied turn metadata.
+pub const TURN_METADATA: &str = "x-codex-turn-metadata";
+/// `OpenAI-Beta` header of the WebSocket handshake.
+pub const OPENAI_BETA: &str = "openai-beta";
+/// `x-responsesapi-include-timing-metrics` handshake header.
+pub const TIMING_METRICS: &str = "x-responsesapi-include-timing-metrics";
+/// The `include` value sent when `reasoning` is an object.
+pub const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
+
+/// `{base_url}/responses` with the provider query parameters, each name and value
+/// percent-encoded (`?a=1&b=2`). Call with a validated [`Config`] (its `base_url`
+/// has no trailing `/`).
 pub fn responses_url(config: &Config) -> String {
-    let _ = config;
-    todo!("items helper")
+    let mut url = String::with_capacity(config.base_url.len() + 16);
+    url.push_str(&config.base_url);
+    url.push_str("/responses");
+    for (i, (name, value)) in config.query_params.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        push_query_component(&mut url, name);
+        url.push('=');
+        push_query_component(&mut url, value);
+    }
+    url
 }
 
-/// The WebSocket URL for an HTTP URL: `http`→`ws`, `https`→`wss`.
+/// Appends `text` percent-encoded for a URL query component: RFC 3986 unreserved
+/// characters stay, every other byte becomes `%XX`.
+fn push_query_component(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(hex_digit(byte >> 4));
+            out.push(hex_digit(byte & 0x0f));
+        }
+    }
+}
+
+/// The upper-case hex digit of a nibble (`0..=15`).
+fn hex_digit(nibble: u8) -> char {
+    match nibble {
+        0..=9 => char::from(b'0' + nibble),
+        _ => char::from(b'A' + (nibble - 10)),
+    }
+}
+
+/// The WebSocket URL for an HTTP URL: `http`→`ws`, `https`→`wss` (scheme matched
+/// case-insensitively); any other URL is returned unchanged.
 pub fn websocket_url(http_url: &str) -> String {
-    let _ = http_url;
-    todo!("items helper")
+    let swap = [("https://", "wss://"), ("http://", "ws://")];
+    for (from, to) in swap {
+        let scheme = http_url.get(..from.len());
+        if scheme.is_some_and(|s| s.eq_ignore_ascii_case(from)) {
+            let rest = http_url.get(from.len()..).unwrap_or_default();
+            return format!("{to}{rest}");
+        }
+    }
+    http_url.to_owned()
 }
 
-/// The JSON body of a full request (section 3.1).
+/// Every field of a request body or `response.create` message, borrowed.
+#[derive(Serialize)]
+struct Body<'a> {
+    /// `response.create` on WebSocket; absent in an HTTP body.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    message_type: Option<&'static str>,
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instructions: Option<&'a str>,
+    input: &'a [ResponseItem],
+    tools: &'a [serde_json::Value],
+    tool_choice: &'a serde_json::Value,
+    parallel_tool_calls: bool,
+    /// `None` is written as JSON `null`.
+    reasoning: Option<&'a serde_json::Value>,
+    store: bool,
+    stream: bool,
+    include: &'static [&'static str],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    prompt_cache_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_response_id: Option<&'a str>,
+}
+
+impl<'a> Body<'a> {
+    fn new(fields: &'a RequestFields, conversation_id: &'a str, input: &'a [ResponseItem]) -> Self {
+        let reasoning = fields.reasoning.as_ref();
+        let include: &'static [&'static str] =
+            if matches!(reasoning, Some(serde_json::Value::Object(_))) {
+                &[ENCRYPTED_REASONING]
+            } else {
+                &[]
+            };
+        Body {
+            message_type: None,
+            model: &fields.model,
+            instructions: fields.instructions.as_deref(),
+            input,
+            tools: &fields.tools,
+            tool_choice: &fields.tool_choice,
+            parallel_tool_calls: fields.parallel_tool_calls,
+            reasoning,
+            store: fields.store,
+            stream: true,
+            include,
+            prompt_cache_key: conversation_id,
+            text: fields.text.as_ref(),
+            previous_response_id: None,
+        }
+    }
+}
+
+/// Serialises `value` as JSON into a fresh buffer.
+fn to_json<T: Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    // Writing to a Vec cannot fail, and every type written here has string keys and
+    // infallible `Serialize` impls; an empty buffer marks the impossible case.
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// A first guess at the size of a body, so short requests need no regrowth.
+fn body_capacity(fields: &RequestFields) -> usize {
+    512 + fields.instructions.as_ref().map_or(0, String::len)
+}
+
+/// The JSON body of a full request (section 3.1): `model`, `instructions` (only
+/// when set), `input`, `tools`, `tool_choice`, `parallel_tool_calls`, `reasoning`
+/// (object or `null`), `store`, `stream: true`, `include`
+/// (`["reasoning.encrypted_content"]` exactly when `reasoning` is an object),
+/// `prompt_cache_key` (the conversation id, omitted when empty) and `text` (only when
+/// set). Input items are written as they are, unknown kinds included.
 pub fn encode_body(fields: &RequestFields, conversation_id: &str, input: &[ResponseItem]) -> Bytes {
-    let _ = (fields, conversation_id, input);
-    todo!("items helper")
+    let body = Body::new(fields, conversation_id, input);
+    Bytes::from(to_json(&body, body_capacity(fields)))
 }
 
-/// The `POST {base_url}/responses` request with every header of section 3.1. With
-/// `compress`, `Content-Encoding: zstd` is set and the driver compresses `body`.
-pub fn http_request(
-    ctx: &HeaderContext<'_>,
-    body: Bytes,
-    compress: bool,
-) -> Result<http::Request<Bytes>, RequestError> {
-    let _ = (ctx, body, compress);
-    todo!("items helper")
-}
-
-/// The WebSocket handshake `GET` with every header of section 3.2.
-pub fn ws_handshake(ctx: &HeaderContext<'_>) -> Result<http::Request<()>, RequestError> {
-    let _ = ctx;
-    todo!("items helper")
-}
-
-/// A full `response.create` message, chained with `previous_response_id` when given.
+/// A full `response.create` message: `{"type":"response.create", …}` with every
+/// field of [`encode_body`], plus `previous_response_id` when given (v2 chaining, in
+/// which case `input` holds only the new items).
 pub fn ws_create(
     fields: &RequestFields,
     conversation_id: &str,
     input: &[ResponseItem],
     previous_response_id: Option<&str>,
 ) -> String {
-    let _ = (fields, conversation_id, input, previous_response_id);
-    todo!("items helper")
+    let mut body = Body::new(fields, conversation_id, input);
+    body.message_type = Some("response.create");
+    body.previous_response_id = previous_response_id;
+    into_text(to_json(&body, body_capacity(fields)))
 }
 
-/// A `response.append` message with just `input` (v1).
+/// A `response.append` message with just `input` (v1):
+/// exactly `{"type":"response.append","input":[…]}`.
 pub fn ws_append(input: &[ResponseItem]) -> String {
-    let _ = input;
-    todo!("items helper")
+    #[derive(Serialize)]
+    struct Append<'a> {
+        #[serde(rename = "type")]
+        message_type: &'static str,
+        input: &'a [ResponseItem],
+    }
+    into_text(to_json(
+        &Append {
+            message_type: "response.append",
+            input,
+        },
+        256,
+    ))
+}
+
+/// serde_json writes UTF-8 only; the empty fallback is never taken.
+fn into_text(json: Vec<u8>) -> String {
+    String::from_utf8(json).unwrap_or_default()
+}
+
+/// The `POST {base_url}/responses` request with every header of section 3.1, in the
+/// order of its table: `Accept`, `Content-Type`, `Authorization` (marked sensitive),
+/// `ChatGPT-Account-ID` (when the credentials have one), `session_id` (when the
+/// conversation id is not empty), `originator`, `User-Agent`, `version`,
+/// `OpenAI-Organization` / `OpenAI-Project` / `x-openai-subagent` (when set),
+/// `x-codex-beta-features` (when any), `x-codex-turn-state` (only when the turn
+/// captured one), `x-codex-turn-metadata` (when given and a valid header value;
+/// otherwise silently dropped), the extra static headers (appended, in order), and
+/// `Content-Encoding: zstd` last when `compress`.
+///
+/// With `compress`, the returned body is still the uncompressed JSON: the driver
+/// compresses it before sending (the core carries no compression library).
+pub fn http_request(
+    ctx: &HeaderContext<'_>,
+    body: Bytes,
+    compress: bool,
+) -> Result<http::Request<Bytes>, RequestError> {
+    let url = responses_url(ctx.config);
+    let uri = parse_uri(&url)?;
+    let mut headers = HeaderMap::with_capacity(16);
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    identity_headers(ctx, &mut headers)?;
+    if compress {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+    }
+    let mut request = http::Request::new(body);
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// The WebSocket handshake `GET` to [`websocket_url`] of [`responses_url`], with the
+/// identity headers of [`http_request`] (no `Accept`, `Content-Type` or
+/// `Content-Encoding`), then `OpenAI-Beta: responses_websockets=2026-02-04` (v1) or
+/// `…=2026-02-06` (v2), then `x-responsesapi-include-timing-metrics: true` when
+/// `include_timing_metrics` is on.
+///
+/// The WebSocket library adds `Host`, `Upgrade`, `Connection` and the
+/// `Sec-WebSocket-*` headers; they are not set here.
+pub fn ws_handshake(ctx: &HeaderContext<'_>) -> Result<http::Request<()>, RequestError> {
+    let url = websocket_url(&responses_url(ctx.config));
+    let uri = parse_uri(&url)?;
+    let mut headers = HeaderMap::with_capacity(16);
+    identity_headers(ctx, &mut headers)?;
+    let beta = match ctx.config.ws_protocol {
+        WsProtocol::V1 => "responses_websockets=2026-02-04",
+        WsProtocol::V2 => "responses_websockets=2026-02-06",
+    };
+    headers.insert(
+        HeaderName::from_static(OPENAI_BETA),
+        HeaderValue::from_static(beta),
+    );
+    if ctx.config.include_timing_metrics {
+        headers.insert(
+            HeaderName::from_static(TIMING_METRICS),
+            HeaderValue::from_static("true"),
+        );
+    }
+    let mut request = http::Request::new(());
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+fn parse_uri(url: &str) -> Result<http::Uri, RequestError> {
+    url.parse::<http::Uri>()
+        .map_err(|_| RequestError::Url(url.to_owned()))
+}
+
+/// A header value from configuration; an invalid one names its header in the error.
+fn config_value(name: &str, value: &str) -> Result<HeaderValue, RequestError> {
+    HeaderValue::from_str(value).map_err(|_| RequestError::Header(name.to_owned()))
+}
+
+/// The headers shared by the `POST` and the handshake, in the order of the 3.1 table.
+fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<(), RequestError> {
+    let credentials = ctx.credentials;
+    let bearer = format!("Bearer {}", credentials.token.expose());
+    let mut authorization =
+        HeaderValue::from_str(&bearer).map_err(|_| RequestError::Credentials)?;
+    authorization.set_sensitive(true);
+    headers.insert(AUTHORIZATION, authorization);
+    if let Some(account) = &credentials.account_id {
+        let value = HeaderValue::from_str(account).map_err(|_| RequestError::Credentials)?;
+        headers.insert(HeaderName::from_static(ACCOUNT_ID), value);
+    }
+    if !ctx.conversation_id.is_empty() {
+        headers.insert(
+            HeaderName::from_static(SESSION_ID),
+            config_value(SESSION_ID, ctx.conversation_id)?,
+        );
+    }
+    let identity = &ctx.config.identity;
+    headers.insert(
+        HeaderName::from_static("originator"),
+        config_value("originator", &identity.originator)?,
+    );
+    headers.insert(
+        USER_AGENT,
+        config_value("user-agent", &identity.user_agent)?,
+    );
+    headers.insert(
+        HeaderName::from_static("version"),
+        config_value("version", &identity.version)?,
+    );
+    let optional = [
+        ("openai-organization", &identity.organization),
+        ("openai-project", &identity.project),
+        ("x-openai-subagent", &identity.subagent),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            headers.insert(HeaderName::from_static(name), config_value(name, value)?);
+        }
+    }
+    if !ctx.config.beta_features.is_empty() {
+        let joined = ctx.config.beta_features.join(",");
+        headers.insert(
+            HeaderName::from_static(BETA_FEATURES),
+            config_value(BETA_FEATURES, &joined)?,
+        );
+    }
+    if let Some(token) = ctx.turn_state {
+        headers.insert(
+            HeaderName::from_static(crate::headers::TURN_STATE),
+            token.header_value().clone(),
+        );
+    }
+    if let Some(value) = ctx
+        .turn_metadata
+        .and_then(|m| HeaderValue::from_str(m).ok())
+    {
+        headers.insert(HeaderName::from_static(TURN_METADATA), value);
+    }
+    for (name, value) in &identity.extra_headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| RequestError::Header(name.clone()))?;
+        headers.append(header, config_value(name, value)?);
+    }
+    Ok(())
 }

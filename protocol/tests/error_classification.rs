@@ -3,7 +3,6 @@
 //! bounded bodies, server-requested delays) and a no-panic property.
 
 // The shared helper prints its skip notice to stderr, as test helpers may.
-#[allow(clippy::print_stderr)]
 mod support;
 
 use core::time::Duration;

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod loopback;
 pub mod rng;
 pub mod sim;
 pub mod wire;

@@ -180,7 +180,7 @@ impl Turn {
         self.client.send(Command::StartRequest {
             turn: self.handle,
             stream: handle,
-            spec,
+            spec: Box::new(spec),
             events,
         });
         ResponseStream {

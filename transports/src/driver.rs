@@ -42,7 +42,7 @@ pub(crate) enum Command {
     StartRequest {
         turn: u64,
         stream: u64,
-        spec: RequestSpec,
+        spec: Box<RequestSpec>,
         events: mpsc::Sender<Result<ResponseEvent, Error>>,
     },
     Cancel {
@@ -252,7 +252,7 @@ impl Actor {
                 let now = self.now();
                 let input = Input::StartRequest {
                     turn: turn_id,
-                    spec,
+                    spec: *spec,
                 };
                 if let Some(recorder) = &self.recorder {
                     recorder(&now, &input);
@@ -392,10 +392,8 @@ impl Actor {
         }
         // A dropped reader has already asked to cancel; nothing to deliver to.
         let _ = sink.events.send(item).await;
-        if terminal {
-            if let Some(sink) = self.streams.remove(&request) {
-                self.stream_requests.remove(&sink.handle);
-            }
+        if terminal && let Some(sink) = self.streams.remove(&request) {
+            self.stream_requests.remove(&sink.handle);
         }
     }
 
@@ -420,10 +418,12 @@ impl Actor {
                 duration,
                 ..
             } => {
-                if let Some(sink) = self.streams.get_mut(request) {
-                    if let Some(span) = sink.attempt.take() {
-                        span.in_scope(|| tracing::debug!(outcome, ?duration, "attempt ended"));
-                    }
+                if let Some(span) = self
+                    .streams
+                    .get_mut(request)
+                    .and_then(|sink| sink.attempt.take())
+                {
+                    span.in_scope(|| tracing::debug!(outcome, ?duration, "attempt ended"));
                 }
             }
             other => tracing::debug!(telemetry = ?other),

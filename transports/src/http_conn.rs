@@ -26,10 +26,10 @@ pub(crate) async fn run(
     mut inputs: mpsc::Sender<Input>,
 ) {
     let conn = open.conn;
-    if let Err(message) = exchange(runtime.as_ref(), &tls, open, &mut inputs).await {
-        if !message.is_empty() {
-            let _ = inputs.send(Input::TransportError { conn, message }).await;
-        }
+    if let Err(message) = exchange(runtime.as_ref(), &tls, open, &mut inputs).await
+        && !message.is_empty()
+    {
+        let _ = inputs.send(Input::TransportError { conn, message }).await;
     }
 }
 

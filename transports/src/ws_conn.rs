@@ -35,10 +35,9 @@ pub(crate) async fn run(
         outbound,
     )
     .await
+        && !message.is_empty()
     {
-        if !message.is_empty() {
-            let _ = inputs.send(Input::TransportError { conn, message }).await;
-        }
+        let _ = inputs.send(Input::TransportError { conn, message }).await;
     }
 }
 

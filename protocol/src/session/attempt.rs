@@ -216,10 +216,10 @@ impl Session {
 
     /// Forgets `conn` as the turn's socket (and its baseline) if it is that socket.
     pub(super) fn drop_conn_of(&mut self, turn_id: TurnId, conn: super::ConnId) {
-        if let Some(turn) = self.turns.get_mut(&turn_id) {
-            if turn.socket_conn() == Some(conn) {
-                turn.drop_socket();
-            }
+        if let Some(turn) = self.turns.get_mut(&turn_id)
+            && turn.socket_conn() == Some(conn)
+        {
+            turn.drop_socket();
         }
     }
 }

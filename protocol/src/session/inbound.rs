@@ -158,7 +158,8 @@ impl Session {
                         what: "WebSocket message".into(),
                         limit: limit as u64,
                     };
-                    return Ok(self.fail_live_attempt(now, id, terminal(error)));
+                    self.fail_live_attempt(now, id, terminal(error));
+                    return Ok(());
                 }
                 self.note_activity(now, id, text.len());
                 let decoded = event::decode_server_event(&text);
@@ -314,7 +315,7 @@ impl Session {
         let limit = self.config.limits.error_body;
         let mut classified = error::classify_http(*status, headers, body, self.now.unix, limit);
         if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error {
-            *rate_limits = headers::rate_limits(headers);
+            *rate_limits = headers::rate_limits(headers).map(Box::new);
         }
         self.fail_attempt(now, id, classified, FailureLayer::Request);
     }
@@ -463,8 +464,8 @@ impl Session {
                     error::classify_ws_error(status, &error, &headers, self.now.unix);
                 if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error
                 {
-                    *rate_limits = headers::rate_limits(&headers);
-                    if let Some(snapshot) = rate_limits.clone() {
+                    *rate_limits = headers::rate_limits(&headers).map(Box::new);
+                    if let Some(snapshot) = rate_limits.as_deref().cloned() {
                         self.emit(id, ResponseEvent::RateLimits { snapshot });
                     }
                 }

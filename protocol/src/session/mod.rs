@@ -258,10 +258,10 @@ impl Session {
     }
 
     fn start_turn(&mut self, now: Instant, metadata: Option<String>) -> TurnId {
-        if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.config.fallback_cooldown) {
-            if now >= at.saturating_add(cooldown) {
-                self.ws_disabled_at = None;
-            }
+        if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.config.fallback_cooldown)
+            && now >= at.saturating_add(cooldown)
+        {
+            self.ws_disabled_at = None;
         }
         let id = TurnId(self.turn_ids.next());
         self.turns.insert(id, Turn::new(metadata));
@@ -311,10 +311,12 @@ impl Session {
         if let Some(request) = active {
             self.cancel_request(request)?;
         }
-        if let Some(mut turn) = self.turns.remove(&id) {
-            if let Some(conn) = turn.drop_socket() {
-                self.close_conn(conn);
-            }
+        if let Some(conn) = self
+            .turns
+            .remove(&id)
+            .and_then(|mut turn| turn.drop_socket())
+        {
+            self.close_conn(conn);
         }
         Ok(())
     }
