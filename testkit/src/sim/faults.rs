@@ -234,8 +234,9 @@ impl ServerFaults {
             return self.good_http();
         }
         let fatal = self.config.fatal_errors;
-        let menu = if fatal { 19 } else { 15 };
+        let menu = if fatal { 21 } else { 17 };
         match self.rng.below(menu) {
+            19 | 20 => self.odd_completion(),
             0 => {
                 let secs = self.rng.range(0, 2);
                 Reply::error(429, "rate_limit_error", "rate_limit_exceeded", "slow down")
@@ -288,6 +289,7 @@ impl ServerFaults {
                 ev::created("resp-inc"),
                 ev::incomplete("resp-inc", "max_output_tokens"),
             ]),
+            15 | 16 if !fatal => self.odd_completion(),
             15 => Reply::error(400, "invalid_request_error", "invalid_value", "bad input"),
             16 => Reply::status(404, "not found"),
             17 => Reply::events([
@@ -296,6 +298,18 @@ impl ServerFaults {
             ]),
             _ => Reply::error(429, "usage_limit_reached", "usage_limit_reached", "limit")
                 .header("x-codex-primary-used-percent", "100"),
+        }
+    }
+
+    /// A completion the client must treat carefully: `response.completed` without a
+    /// usable id (a stream error, retried), or the legacy `response.done`.
+    fn odd_completion(&mut self) -> Reply {
+        if self.rng.chance(50) {
+            Reply::events([ev::created("resp-noid"), ev::completed("")])
+        } else {
+            let mut done = ev::completed("resp-legacy");
+            done["type"] = "response.done".into();
+            Reply::events([ev::created("resp-legacy"), done])
         }
     }
 
@@ -380,9 +394,11 @@ impl ServerFaults {
             steps.push(Step::Model);
             return Reply::with_steps(steps);
         }
-        let menu = if self.config.fatal_errors { 12 } else { 10 };
+        let menu = if self.config.fatal_errors { 14 } else { 12 };
         let k = self.rng.range(0, 3) as usize;
         match self.rng.below(menu) {
+            10 | 11 if !self.config.fatal_errors => self.odd_completion(),
+            12 | 13 => self.odd_completion(),
             0 => Reply::events([ev::ws_error_code(
                 "websocket_connection_limit_reached",
                 "Responses websocket connection limit reached (60 minutes).",
