@@ -319,3 +319,201 @@ fn v1_appends_items_and_outputs_after_a_completed_response() {
     assert_eq!(appended[1], user("b"));
     sim.assert_no_violations();
 }
+
+#[test]
+fn a_426_on_the_preconnect_moves_the_waiting_request_to_http_without_a_retry() {
+    let mut config = ws_config();
+    config.preconnect = Some(true);
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.server_mut().push_handshake(Handshake::Refuse {
+        status: 426,
+        headers: Vec::new(),
+        body: String::new(),
+    });
+
+    sim.preconnect();
+    let turn = sim.start_turn();
+    // The request starts while the preconnect is still handshaking and waits for it.
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed());
+    assert!(outcome.fell_back());
+    assert!(outcome.reconnects().is_empty());
+    assert_eq!(sim.recording().ws_attempts(), 1);
+    assert_eq!(sim.recording().posts(), 1);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn the_connection_limit_reconnect_is_free_once_per_request() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    let limit = || {
+        Reply::events([ev::ws_error_code(
+            "websocket_connection_limit_reached",
+            "limit reached",
+        )])
+    };
+    sim.server_mut().push_ws(limit());
+    sim.server_mut().push_ws(limit());
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(
+        outcome.reconnects(),
+        [(1, 5)],
+        "the second one costs budget"
+    );
+    assert_eq!(sim.recording().ws_attempts(), 3);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_401_on_the_handshake_refreshes_and_reconnects_with_the_new_token() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    sim.server_mut().push_handshake(Handshake::refuse(401));
+    sim.auth_mut()
+        .push(turnwire_testkit::sim::AuthAnswer::Refresh {
+            token: "token-new".into(),
+            latency: Duration::from_millis(10),
+        });
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed());
+    assert!(outcome.reconnects().is_empty());
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2);
+    assert_eq!(
+        rec.handshake_header(1, "authorization").as_deref(),
+        Some("Bearer token-new")
+    );
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_failed_refresh_ends_the_request_unauthorized() {
+    let mut sim = Simulator::new(sim_config(), 1).unwrap();
+    sim.server_mut()
+        .push_http(Reply::error(401, "invalid_request_error", "x", "expired"));
+    sim.auth_mut()
+        .push(turnwire_testkit::sim::AuthAnswer::Fail {
+            message: "revoked".into(),
+            latency: Duration::from_millis(10),
+        });
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(
+        matches!(outcome.error(), Some(ResponseError::Unauthorized { message }) if message.contains("revoked")),
+        "{outcome:?}"
+    );
+    assert_eq!(sim.recording().posts(), 1);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_completion_without_a_response_id_is_a_retried_stream_error() {
+    let mut sim = Simulator::new(sim_config(), 1).unwrap();
+    sim.server_mut()
+        .push_http(Reply::events([ev::created("resp-x"), ev::completed("")]));
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(outcome.reconnects().len(), 1);
+    assert_eq!(sim.recording().posts(), 2);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn an_sse_error_event_becomes_the_terminal_error_when_the_body_ends() {
+    let mut sim = Simulator::new(sim_config(), 1).unwrap();
+    sim.server_mut().push_http(Reply::events([
+        ev::created("resp-x"),
+        ev::sse_error("context_length_exceeded", "too long"),
+    ]));
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert_eq!(outcome.error(), Some(&ResponseError::ContextWindowExceeded));
+    assert!(outcome.reconnects().is_empty());
+    sim.assert_no_violations();
+}
+
+#[test]
+fn an_oversized_turn_state_is_rejected_and_never_sent() {
+    let mut sim = Simulator::new(sim_config(), 1).unwrap();
+    let huge = "t".repeat(5000);
+    sim.server_mut()
+        .push_http(Reply::model().header("x-codex-turn-state", &huge));
+    sim.server_mut()
+        .push_http(Reply::model().header("x-codex-turn-state", "ts-ok"));
+
+    let turn = sim.start_turn();
+    for text in ["a", "b", "c"] {
+        assert!(sim.run_request(turn, ask(text)).is_completed());
+    }
+
+    let rec = sim.recording();
+    let carried: Vec<Option<String>> = (0..3)
+        .map(|i| rec.post_header(i, "x-codex-turn-state"))
+        .collect();
+    assert_eq!(carried, [None, None, Some("ts-ok".to_owned())]);
+    let rejected = sim
+        .telemetry()
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.record,
+                turnwire_protocol::session::Telemetry::TurnStateRejected { .. }
+            )
+        })
+        .count();
+    assert_eq!(rejected, 1);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn header_events_come_before_the_body_events() {
+    let mut sim = Simulator::new(sim_config(), 1).unwrap();
+    sim.server_mut().push_http(
+        Reply::model()
+            .header("x-codex-primary-used-percent", "42")
+            .header("x-codex-primary-window-minutes", "60")
+            .header("x-models-etag", "etag-9")
+            .header("x-reasoning-included", "true"),
+    );
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    let kinds: Vec<&str> = outcome
+        .events
+        .iter()
+        .map(|e| match e {
+            ResponseEvent::RateLimits { .. } => "rate_limits",
+            ResponseEvent::ModelsEtag { .. } => "etag",
+            ResponseEvent::ServerReasoningIncluded { .. } => "reasoning",
+            ResponseEvent::Created { .. } => "created",
+            _ => "body",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "rate_limits",
+            "etag",
+            "reasoning",
+            "created",
+            "body",
+            "body"
+        ]
+    );
+    sim.assert_no_violations();
+}
