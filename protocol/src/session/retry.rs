@@ -225,13 +225,21 @@ impl Session {
     }
 
     /// `websocket_connection_limit_reached`: reconnect at once, once per request,
-    /// without spending budget; the new connection starts with a full create.
+    /// without spending budget; the new connection starts with a full create. When
+    /// events of this attempt already reached the caller, it is an ordinary stream
+    /// failure instead, so that `Reconnecting` tells the caller they are void (and
+    /// `retry_after_partial_output` is honoured).
     pub(super) fn connection_limit(&mut self, now: Instant, id: RequestId) {
         let Some(req) = self.requests.get_mut(&id) else {
             return;
         };
         if req.conn_limit_reconnected {
             let classified = error::classify_transport("WebSocket connection limit reached again");
+            return self.fail_live_attempt(now, id, classified);
+        }
+        if req.stats.caller_events > 0 {
+            let classified =
+                error::classify_transport("WebSocket connection limit reached mid-response");
             return self.fail_live_attempt(now, id, classified);
         }
         req.conn_limit_reconnected = true;
