@@ -517,3 +517,37 @@ fn header_events_come_before_the_body_events() {
     );
     sim.assert_no_violations();
 }
+
+#[test]
+fn a_connection_limit_after_output_tells_the_caller_the_partial_output_is_void() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    // Created and a text delta reach the caller, then the connection-limit error.
+    sim.server_mut().push_ws(
+        Reply::with_steps(vec![Step::ModelPrefix(2)]).then(Step::Event(ev::ws_error_code(
+            "websocket_connection_limit_reached",
+            "limit reached",
+        ))),
+    );
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    // The caller saw output of the first attempt; a Reconnecting must void it before
+    // the second attempt's events, or the text would be doubled.
+    let first_delta = outcome
+        .events
+        .iter()
+        .position(|e| matches!(e, ResponseEvent::OutputTextDelta { .. }))
+        .unwrap();
+    let reconnect = outcome
+        .events
+        .iter()
+        .position(|e| matches!(e, ResponseEvent::Reconnecting { .. }));
+    assert!(
+        reconnect.is_some_and(|r| r > first_delta),
+        "no Reconnecting after the voided output: {:?}",
+        outcome.events
+    );
+    sim.assert_no_violations();
+}
