@@ -118,6 +118,9 @@ struct ReqInfo {
     must_use_http: bool,
     http_conn: Option<ConnId>,
     output_seen: bool,
+    /// Body events of the current attempt not yet voided by `Reconnecting` or
+    /// `FallbackActivated`.
+    unvoided: u32,
 }
 
 /// What the previous WebSocket message of a turn left behind (section 6 baseline).
@@ -406,6 +409,7 @@ impl Checker {
                         must_use_http: false,
                         http_conn: None,
                         output_seen: false,
+                        unvoided: 0,
                     },
                 );
             }
@@ -734,6 +738,15 @@ impl Checker {
             );
         }
         match event {
+            ResponseEvent::Reconnecting { .. } | ResponseEvent::FallbackActivated { .. } => {
+                req.unvoided = 0;
+            }
+            ResponseEvent::RateLimits { .. }
+            | ResponseEvent::ModelsEtag { .. }
+            | ResponseEvent::ServerReasoningIncluded { .. } => {}
+            _ => req.unvoided += 1,
+        }
+        match event {
             ResponseEvent::OutputItemDone { item } => {
                 req.output_seen = true;
                 req.attempt_items.push(wire::item_json(item));
@@ -855,7 +868,18 @@ impl Checker {
                     _ => {}
                 }
                 let rules = self.rules.clone();
+                let unvoided = self.requests.get(request).map_or(0, |r| r.unvoided);
+                if unvoided > 0 {
+                    self.violate(
+                        Rule::Retry,
+                        format!(
+                            "{request} started a new attempt after {unvoided} events of the \
+                             last one without Reconnecting to void them"
+                        ),
+                    );
+                }
                 if let Some(req) = self.requests.get_mut(request) {
+                    req.unvoided = 0;
                     req.attempts += 1;
                     req.attempt_items.clear();
                     let bound = (rules.stream_max + 2)

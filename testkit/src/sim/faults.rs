@@ -399,10 +399,14 @@ impl ServerFaults {
         match self.rng.below(menu) {
             10 | 11 if !self.config.fatal_errors => self.odd_completion(),
             12 | 13 => self.odd_completion(),
-            0 => Reply::events([ev::ws_error_code(
-                "websocket_connection_limit_reached",
-                "Responses websocket connection limit reached (60 minutes).",
-            )])
+            0 => Reply::with_steps(vec![
+                // Usually the first frame of a request; sometimes mid-response.
+                Step::ModelPrefix(if self.rng.chance(70) { 0 } else { k }),
+                Step::Event(ev::ws_error_code(
+                    "websocket_connection_limit_reached",
+                    "Responses websocket connection limit reached (60 minutes).",
+                )),
+            ])
             .end(End::Close {
                 code: Some(1000),
                 reason: "limit".into(),
