@@ -551,3 +551,45 @@ fn a_connection_limit_after_output_tells_the_caller_the_partial_output_is_void()
     );
     sim.assert_no_violations();
 }
+
+#[test]
+fn a_401_frame_after_output_voids_it_then_refreshes_at_once() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    sim.server_mut().push_ws(Reply::with_steps(vec![
+        Step::ModelPrefix(2),
+        Step::Event(ev::ws_error(
+            401,
+            "invalid_request_error",
+            "token_expired",
+            "expired",
+            &[],
+        )),
+    ]));
+    sim.auth_mut()
+        .push(turnwire_testkit::sim::AuthAnswer::Refresh {
+            token: "token-new".into(),
+            latency: Duration::from_millis(40),
+        });
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, ask("a"));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let reconnect = outcome.events.iter().find_map(|e| match e {
+        ResponseEvent::Reconnecting { attempt, delay, .. } => Some((*attempt, *delay)),
+        _ => None,
+    });
+    assert_eq!(reconnect, Some((1, Duration::ZERO)), "voided, no backoff");
+    assert_eq!(sim.auth().requests().len(), 1);
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2);
+    assert_eq!(
+        rec.handshake_header(1, "authorization").as_deref(),
+        Some("Bearer token-new")
+    );
+    assert_eq!(
+        rec.handshakes[1].at - rec.ws_messages[0].at,
+        Duration::from_millis(40)
+    );
+    sim.assert_no_violations();
+}

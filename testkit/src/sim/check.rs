@@ -756,7 +756,7 @@ impl Checker {
                 attempt,
                 max,
                 delay,
-                ..
+                reason,
             } => {
                 if req.output_seen && !rules.partial_retry {
                     problems
@@ -774,7 +774,9 @@ impl Checker {
                         rules.stream_max
                     ));
                 }
-                if !delay_ok(rules, *attempt, *delay, requested) {
+                // A 401 after output voids it and refreshes at once, without backoff.
+                let refresh = delay.is_zero() && reason.ends_with("refreshing credentials");
+                if !refresh && !delay_ok(rules, *attempt, *delay, requested) {
                     problems.push(format!("delay {delay:?} out of bounds"));
                 }
             }

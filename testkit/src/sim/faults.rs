@@ -301,6 +301,22 @@ impl ServerFaults {
         }
     }
 
+    /// A WebSocket `error` frame with status 401 (an expired token), usually as the
+    /// first frame, sometimes mid-response.
+    fn ws_unauthorized(&mut self, k: usize) -> Reply {
+        let before = if self.rng.chance(70) { 0 } else { k };
+        Reply::with_steps(vec![
+            Step::ModelPrefix(before),
+            Step::Event(ev::ws_error(
+                401,
+                "invalid_request_error",
+                "token_expired",
+                "Your authentication token has expired.",
+                &[],
+            )),
+        ])
+    }
+
     /// A completion the client must treat carefully: `response.completed` without a
     /// usable id (a stream error, retried), or the legacy `response.done`.
     fn odd_completion(&mut self) -> Reply {
@@ -394,9 +410,11 @@ impl ServerFaults {
             steps.push(Step::Model);
             return Reply::with_steps(steps);
         }
-        let menu = if self.config.fatal_errors { 14 } else { 12 };
+        let menu = if self.config.fatal_errors { 15 } else { 13 };
         let k = self.rng.range(0, 3) as usize;
         match self.rng.below(menu) {
+            12 if !self.config.fatal_errors => self.ws_unauthorized(k),
+            14 => self.ws_unauthorized(k),
             10 | 11 if !self.config.fatal_errors => self.odd_completion(),
             12 | 13 => self.odd_completion(),
             0 => Reply::with_steps(vec![
