@@ -81,7 +81,10 @@ pub(crate) fn decode(
                         printer.finish();
                         return Err(format!("the stream is malformed or too large: {err}"));
                     }
-                    Err(err) => state.problem(err.to_string()),
+                    Err(err) => {
+                        state.events += 1;
+                        state.problem(err.to_string());
+                    }
                 }
             }
             if n == 0 {
@@ -114,13 +117,17 @@ impl State {
         match std::str::from_utf8(line) {
             Ok(text) if text.trim().is_empty() => {}
             Ok(text) => self.event(text.trim(), printer),
-            Err(_) => self.problem("a line is not valid UTF-8".to_owned()),
+            Err(_) => {
+                self.events += 1;
+                self.problem("a line is not valid UTF-8".to_owned());
+            }
         }
     }
 
+    /// Notes a problem with the event counted last.
     fn problem(&mut self, message: String) {
         self.problems
-            .push(format!("event {}: {message}", self.events + 1));
+            .push(format!("event {}: {message}", self.events));
     }
 
     fn event(&mut self, data: &str, printer: &mut Printer) {

@@ -11,6 +11,7 @@ mod record;
 mod run;
 mod runtime;
 mod script;
+mod serve;
 mod summary;
 
 use std::process::ExitCode;
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Demo { runtime, json } => demo::demo(runtime, json),
-        Command::Serve { .. } => Err("not built yet".to_owned()),
+        Command::Serve { scenario, port } => serve::serve(scenario.as_deref(), port),
     };
     match result {
         Ok(code) => code,

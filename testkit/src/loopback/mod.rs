@@ -23,6 +23,7 @@
 
 mod conn;
 mod head;
+pub mod scenario;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};

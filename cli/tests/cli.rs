@@ -1,0 +1,460 @@
+//! Tests that run the `turnwire` binary as a person would.
+#![allow(clippy::print_stderr)] // the skip notice when the shared fixtures are absent
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use turnwire_testkit::loopback::LoopbackServer;
+use turnwire_testkit::sim::{FakeServer, Reply};
+
+fn turnwire() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_turnwire"));
+    command.env_remove("OPENAI_API_KEY");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}")))
+        .collect()
+}
+
+fn kinds(lines: &[Value]) -> Vec<&str> {
+    lines.iter().filter_map(|l| l["kind"].as_str()).collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("turnwire-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn demo_shows_every_capability(runtime: &str) {
+    let output = run(turnwire().args(["demo", "--json", "--runtime", runtime]));
+    assert!(output.status.success(), "demo failed: {}", stderr(&output));
+    let lines = json_lines(&output);
+    let kinds = kinds(&lines);
+    for kind in [
+        "created",
+        "output_text_delta",
+        "completed",
+        "reconnecting",
+        "fallback_activated",
+        "summary",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    let summary = lines
+        .iter()
+        .find(|l| l["kind"] == "summary")
+        .expect("summary");
+    assert_eq!(summary["preconnect"], "adopted by the first turn");
+    let requests = summary["requests"].as_array().expect("rows");
+    let messages: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    let transports: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["transport"].as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        ["create", "chained", "post", "post"],
+        "incremental request inside turn 1, then HTTP"
+    );
+    assert_eq!(
+        transports,
+        ["websocket", "websocket", "http", "http"],
+        "fallback, then the next turn straight to HTTP"
+    );
+    assert!(
+        requests[2]["attempts"].as_u64() > Some(1),
+        "the faulty request was retried"
+    );
+    let sent_on: Vec<&str> = summary["server"]["turn_state_sent_on"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        sent_on.iter().any(|s| s.starts_with("POST 1")),
+        "turn state carried into the fallback: {sent_on:?}"
+    );
+    assert!(
+        !sent_on.iter().any(|s| s.starts_with("POST 2")),
+        "turn state never crosses into the next turn"
+    );
+}
+
+#[test]
+fn demo_on_tokio_shows_every_capability() {
+    demo_shows_every_capability("tokio");
+}
+
+#[test]
+fn demo_on_smol_shows_every_capability() {
+    demo_shows_every_capability("smol");
+}
+
+#[test]
+fn demo_prints_for_people_without_colour_when_not_a_terminal() {
+    let output = run(turnwire().arg("demo"));
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("reconnecting (1/2)"), "{text}");
+    assert!(text.contains("falling back to HTTP"));
+    assert!(
+        text.contains("transport") && text.contains("first event"),
+        "summary table"
+    );
+    assert!(!text.contains('\x1b'), "no colours on a pipe");
+}
+
+fn write_script(dir: &Path) -> PathBuf {
+    let path = dir.join("script.json");
+    std::fs::write(
+        &path,
+        r#"{"model":"m-test","instructions":"be brief","turns":[["first","second"],["third"]]}"#,
+    )
+    .expect("script");
+    path
+}
+
+#[test]
+fn run_with_a_script_sends_what_the_script_says() {
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let dir = temp_dir("run");
+    let script = write_script(&dir);
+    let output = run(turnwire()
+        .args([
+            "run",
+            "--json",
+            "--transport",
+            "http",
+            "--api-key",
+            "sk-test",
+            "--base-url",
+        ])
+        .arg(server.base_url())
+        .arg("--script")
+        .arg(&script));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines = json_lines(&output);
+    let completed: Vec<(u64, u64)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "completed")
+        .map(|l| (l["turn"].as_u64().unwrap(), l["request"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(completed, [(0, 0), (0, 1), (1, 0)]);
+    let recording = server.recording();
+    assert_eq!(recording.posts(), 3);
+    let bodies: Vec<&Value> = recording.http.iter().map(|r| &r.body).collect();
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["model"] == "m-test" && b["instructions"] == "be brief")
+    );
+    let inputs: Vec<usize> = bodies
+        .iter()
+        .map(|b| b["input"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(
+        inputs,
+        [1, 3, 1],
+        "request 2 carries request 1, its answer and the new message; a new turn starts fresh"
+    );
+    assert_eq!(
+        recording.post_header(0, "authorization").as_deref(),
+        Some("Bearer sk-test")
+    );
+}
+
+#[test]
+fn record_then_replay_reproduces_the_same_events() {
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let dir = temp_dir("replay");
+    let script = write_script(&dir);
+    let record = dir.join("run.record");
+    let output = run(turnwire()
+        .args([
+            "run",
+            "--json",
+            "--api-key",
+            "sk-secret-value",
+            "--base-url",
+        ])
+        .arg(server.base_url())
+        .arg("--script")
+        .arg(&script)
+        .arg("--record")
+        .arg(&record));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let recorded = std::fs::read_to_string(&record).expect("record file");
+    assert!(
+        !recorded.contains("sk-secret-value"),
+        "credentials never reach the record"
+    );
+    let replayed = run(turnwire().arg("replay").arg(&record));
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    assert_eq!(stdout(&replayed), stdout(&output));
+    assert!(stdout(&output).contains("\"kind\":\"completed\""));
+}
+
+#[test]
+fn decode_reads_our_own_captures_in_both_formats() {
+    let dir = temp_dir("decode");
+    let sse = dir.join("capture.sse");
+    std::fs::write(
+        &sse,
+        "event: response.created\r\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r1\"}}\r\n\r\n: keepalive\n\
+         data: {\"type\":\"response.output_text.delta\",\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"hé\"}\n\n\
+         data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\"}}\n\n",
+    )
+    .unwrap();
+    let output = run(turnwire().arg("decode").arg(&sse));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        kinds(&json_lines(&output)),
+        ["created", "output_text_delta", "completed"]
+    );
+
+    let jsonl = dir.join("capture.jsonl");
+    std::fs::write(&jsonl, "{\"type\":\"response.created\",\"response\":{\"id\":\"r1\"}}\n{\"type\":\"response.failed\",\"response\":{\"id\":\"r1\",\"error\":{\"code\":\"context_length_exceeded\",\"message\":\"too long\"}}}\n").unwrap();
+    let output = run(turnwire().args(["decode", "--jsonl"]).arg(&jsonl));
+    let lines = json_lines(&output);
+    assert_eq!(kinds(&lines), ["created", "error"]);
+    assert_eq!(lines[1]["error"]["kind"], "context_window_exceeded");
+}
+
+#[test]
+fn decode_rejects_malformed_and_oversized_input() {
+    let dir = temp_dir("decode-bad");
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\nnot json at all\n",
+    )
+    .unwrap();
+    let output = run(turnwire().args(["decode", "--jsonl"]).arg(&bad));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("event 2"), "{}", stderr(&output));
+
+    let huge = dir.join("huge.sse");
+    let mut body = b"data: ".to_vec();
+    body.resize(17 << 20, b'a');
+    std::fs::write(&huge, body).unwrap();
+    let output = run(turnwire().arg("decode").arg(&huge));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("too large") || stderr(&output).contains("longer than"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn decode_every_fixture_transcript() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/openai/transcripts");
+    if !dir.is_dir() {
+        eprintln!(
+            "decode_every_fixture_transcript: skipped: fixtures not found at {}",
+            dir.display()
+        );
+        return;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for file in files {
+        let jsonl = file.extension().is_some_and(|e| e == "txt");
+        let mut command = turnwire();
+        command.arg("decode");
+        if jsonl {
+            command.arg("--jsonl");
+        }
+        let output = run(command.arg(&file));
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            file.display(),
+            stderr(&output)
+        );
+        let lines = json_lines(&output);
+        assert!(!lines.is_empty(), "{}", file.display());
+        let last = kinds(&lines).last().copied().unwrap_or_default().to_owned();
+        assert!(
+            ["completed", "incomplete", "error"].contains(&last.as_str()),
+            "{} ends with {last}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn people_get_clear_errors_and_a_nonzero_exit() {
+    // Missing key against the default endpoint: refused before any network use.
+    let output = run(turnwire().args(["run", "hello"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no API key"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A base URL that is not one.
+    let output =
+        run(turnwire().args(["run", "--api-key", "k", "--base-url", "not a url", "hello"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("base_url"), "{}", stderr(&output));
+
+    // A script that does not exist, and one that is malformed.
+    let output = run(turnwire().args([
+        "run",
+        "--api-key",
+        "k",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--script",
+        "/nonexistent/script.json",
+    ]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read script"),
+        "{}",
+        stderr(&output)
+    );
+    let dir = temp_dir("errors");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"turns\": \"not a list\"}").unwrap();
+    let output = run(turnwire()
+        .args([
+            "run",
+            "--api-key",
+            "k",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--script",
+        ])
+        .arg(&bad));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("expected"), "{}", stderr(&output));
+
+    // An unreachable server: a port that was just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let output = run(turnwire().args([
+        "run",
+        "--api-key",
+        "k",
+        "--transport",
+        "http",
+        "--request-max-retries",
+        "0",
+        "--stream-max-retries",
+        "0",
+        "--base-url",
+        &url,
+        "hello",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("could not reach the server"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A 401.
+    let mut script = FakeServer::new();
+    script.push_http(Reply::error(
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+        "bad key",
+    ));
+    let server = LoopbackServer::start(script).expect("server");
+    let output = run(turnwire()
+        .args([
+            "run",
+            "--api-key",
+            "wrong",
+            "--transport",
+            "http",
+            "--base-url",
+        ])
+        .arg(server.base_url())
+        .arg("hello"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("401"), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("wrong"),
+        "the key is never printed"
+    );
+}
+
+#[test]
+fn serve_prints_its_url_and_answers_requests() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = turnwire()
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    stdout.read_line(&mut url).unwrap();
+    let url = url.trim().to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+        "{url}"
+    );
+    let output = run(turnwire().args([
+        "run",
+        "--json",
+        "--api-key",
+        "k",
+        "--transport",
+        "http",
+        "--base-url",
+        &url,
+        "hi",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    drop(child.stdin.take()); // end of input stops the server
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("served 1 POSTs"), "{log}");
+    let _ = std::io::stderr().flush();
+}
