@@ -460,6 +460,10 @@ impl Simulator {
     }
 
     /// Starts a turn.
+    ///
+    /// # Panics
+    /// When the session does not acknowledge the turn (it always does, unless the
+    /// simulation halted).
     pub fn start_turn_with(&mut self, options: TurnOptions) -> TurnId {
         match self.feed(Input::StartTurn(options)) {
             Ok(InputAck::TurnStarted(turn)) => turn,
@@ -467,7 +471,8 @@ impl Simulator {
         }
     }
 
-    /// Starts a request and returns at once.
+    /// Starts a request and returns at once; the session's refusal (an unknown turn, a
+    /// request already running in it) is returned as is.
     pub fn start_request(
         &mut self,
         turn: TurnId,
@@ -489,7 +494,13 @@ impl Simulator {
         }
     }
 
-    /// Starts a request and runs until it has its terminal outcome.
+    /// Starts a request and runs until it has its terminal outcome (or nothing more can
+    /// happen: then the outcome is [`Terminal::Unfinished`] and the checker reports it
+    /// at [`Simulator::finish`]).
+    ///
+    /// # Panics
+    /// When the session refuses the request: a test that means to provoke a refusal
+    /// calls [`Simulator::start_request`].
     pub fn run_request(&mut self, turn: TurnId, spec: RequestSpec) -> RequestOutcome {
         match self.start_request(turn, spec) {
             Ok(id) => self.run_until_done(id),
