@@ -314,8 +314,13 @@ async fn wait_for_close<S: AsyncRead + Unpin>(stream: &mut S) {
     while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
 }
 
+/// Waits until `at`, and not at all once it has passed: tokio's timer rounds a
+/// deadline up to its next 1 ms tick, so sleeping until an instant already past still
+/// waited up to a millisecond, added to every immediate reply and handshake.
 async fn sleep_until(at: StdInstant) {
-    tokio::time::sleep_until(at).await;
+    if at > StdInstant::now() {
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 fn reason(status: u16) -> &'static str {
