@@ -84,6 +84,59 @@ fn main() {
     summary.print(&workload, &harnesses);
 }
 
+/// One timed section: wall-clock time, and CPU time of the whole process (every
+/// thread: the bench thread, the runtime's, the in-process server's).
+#[derive(Clone, Copy, Debug, Default)]
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl std::ops::AddAssign for Timing {
+    fn add_assign(&mut self, other: Timing) {
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+}
+
+/// Starts timing a section; [`Stopwatch::stop`] ends it.
+struct Stopwatch {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Stopwatch {
+    fn start() -> Stopwatch {
+        Stopwatch {
+            cpu: process_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> Timing {
+        let wall = self.wall.elapsed();
+        Timing {
+            wall,
+            cpu: process_cpu_time().saturating_sub(self.cpu),
+        }
+    }
+}
+
+/// CPU time the process has used so far, all threads (exited ones too) included.
+#[cfg(unix)]
+fn process_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
+}
+
+/// No process CPU clock here: the CPU columns read zero.
+#[cfg(not(unix))]
+fn process_cpu_time() -> Duration {
+    Duration::ZERO
+}
+
 /// An async runtime for the driver and the raw readers, with one background thread.
 enum Harness {
     Tokio(tokio::runtime::Runtime),
@@ -263,7 +316,7 @@ fn throughput(
                 let key = format!("{group_name}/{id}");
                 group.bench_function(&id, |b| {
                     b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
+                        let mut total = Timing::default();
                         for _ in 0..iters {
                             server.prepare(transport, &reply);
                             total += harness.block_on(read_response(
@@ -276,7 +329,7 @@ fn throughput(
                             server.finish_iteration();
                         }
                         summary.record(&key, iters, total);
-                        total
+                        total.wall
                     });
                 });
             }
@@ -293,13 +346,13 @@ async fn read_response(
     transport: Transport,
     reader: Reader,
     workload: &Workload,
-) -> Duration {
+) -> Timing {
     match reader {
         Reader::Driver => {
             let client = Client::new(runtime, options(server.base_url(), transport, false))
                 .expect("a client");
             let turn = client.new_turn(TurnOptions::default());
-            let start = Instant::now();
+            let stopwatch = Stopwatch::start();
             let mut stream = turn.stream_text(fields(), "go");
             let (mut events, mut deltas, mut completed) = (0, 0, false);
             while let Some(event) = stream.next().await {
@@ -311,7 +364,7 @@ async fn read_response(
                     _ => {}
                 }
             }
-            let elapsed = start.elapsed();
+            let elapsed = stopwatch.stop();
             assert!(completed, "the response completed");
             assert_eq!(deltas, workload.deltas, "every delta arrived");
             assert_eq!(events, workload.events(), "every event arrived");
@@ -319,13 +372,13 @@ async fn read_response(
         }
         Reader::Raw(parse) => {
             let (port, events) = (server.port(), workload.events());
-            let start = Instant::now();
+            let stopwatch = Stopwatch::start();
             let seen = match transport {
                 Transport::Sse => raw::sse(runtime.as_ref(), port, events, parse).await,
                 Transport::Ws => raw::ws(runtime.as_ref(), port, events, parse).await,
             }
             .expect("the raw read succeeds");
-            let elapsed = start.elapsed();
+            let elapsed = stopwatch.stop();
             assert_eq!(seen, events, "every event arrived");
             elapsed
         }
@@ -367,7 +420,7 @@ fn first_event(criterion: &mut Criterion, harnesses: &[Harness], summary: &Summa
             let key = format!("{group_name}/{id}");
             group.bench_function(&id, |b| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
+                    let mut total = Timing::default();
                     for _ in 0..iters {
                         total += harness.block_on(time_to_first_event(
                             harness.runtime(),
@@ -377,7 +430,7 @@ fn first_event(criterion: &mut Criterion, harnesses: &[Harness], summary: &Summa
                         finish_loopback_iteration(&server);
                     }
                     summary.record(&key, iters, total);
-                    total
+                    total.wall
                 });
             });
         }
@@ -391,7 +444,7 @@ async fn time_to_first_event(
     runtime: Arc<dyn Runtime>,
     base_url: String,
     case: FirstEvent,
-) -> Duration {
+) -> Timing {
     let transport = match case {
         FirstEvent::Http => Transport::Sse,
         FirstEvent::WsCold | FirstEvent::WsPreconnected => Transport::Ws,
@@ -416,10 +469,10 @@ async fn time_to_first_event(
         opened.await.expect("the preconnect opens");
     }
     let turn = client.new_turn(TurnOptions::default());
-    let start = Instant::now();
+    let stopwatch = Stopwatch::start();
     let mut stream = turn.stream_text(fields(), "go");
     let first = stream.next().await;
-    let elapsed = start.elapsed();
+    let elapsed = stopwatch.stop();
     assert!(
         matches!(first, Some(Ok(ResponseEvent::Created { .. }))),
         "the first event is response.created: {first:?}"
@@ -433,11 +486,11 @@ async fn time_to_first_event(
 /// The timings criterion measured, kept to print ratios at the end.
 #[derive(Default)]
 struct Summary {
-    calls: Mutex<BTreeMap<String, Vec<(u64, Duration)>>>,
+    calls: Mutex<BTreeMap<String, Vec<(u64, Timing)>>>,
 }
 
 impl Summary {
-    fn record(&self, key: &str, iters: u64, total: Duration) {
+    fn record(&self, key: &str, iters: u64, total: Timing) {
         if let Ok(mut calls) = self.calls.lock() {
             calls
                 .entry(key.to_owned())
@@ -446,16 +499,25 @@ impl Summary {
         }
     }
 
-    /// Seconds per iteration as criterion estimates it (the least-squares slope through
-    /// the origin), over the last `samples` calls (the measurement; earlier calls were
-    /// the warm-up).
+    /// Wall-clock seconds per iteration as criterion estimates it (the least-squares
+    /// slope through the origin), over the last `samples` calls (the measurement;
+    /// earlier calls were the warm-up).
     fn seconds(&self, key: &str, samples: usize) -> Option<f64> {
+        self.slope(key, samples, |t| t.wall)
+    }
+
+    /// CPU seconds per iteration, all threads of the process, estimated the same way.
+    fn cpu_seconds(&self, key: &str, samples: usize) -> Option<f64> {
+        self.slope(key, samples, |t| t.cpu)
+    }
+
+    fn slope(&self, key: &str, samples: usize, of: impl Fn(&Timing) -> Duration) -> Option<f64> {
         let calls = self.calls.lock().ok()?;
         let calls = calls.get(key)?;
         let measured = &calls[calls.len().saturating_sub(samples)..];
-        let (xy, xx) = measured.iter().fold((0.0, 0.0), |(xy, xx), (n, d)| {
+        let (xy, xx) = measured.iter().fold((0.0, 0.0), |(xy, xx), (n, t)| {
             let n = *n as f64;
-            (xy + n * d.as_secs_f64(), xx + n * n)
+            (xy + n * of(t).as_secs_f64(), xx + n * n)
         });
         (xx > 0.0).then(|| xy / xx)
     }
@@ -463,8 +525,6 @@ impl Summary {
     #[allow(clippy::print_stdout)]
     fn print(&self, workload: &Workload, harnesses: &[Harness]) {
         let runtimes: Vec<&str> = harnesses.iter().map(Harness::name).collect();
-        let events = workload.events() as f64;
-        let throughput = |key: &str| self.seconds(key, THROUGHPUT_SAMPLES);
         println!();
         println!(
             "== loopback summary: {} events per response, {} B per SSE event, {} B per WebSocket message ==",
@@ -472,78 +532,130 @@ impl Summary {
             workload.sse_bytes_per_event(),
             workload.ws_bytes_per_event()
         );
+        self.print_throughput(workload, &runtimes);
+        self.print_overhead(workload, &runtimes);
+        self.print_first_event(&runtimes);
+    }
+
+    /// Events per second (wall clock) and CPU nanoseconds per event, per runtime.
+    #[allow(clippy::print_stdout)]
+    fn print_throughput(&self, workload: &Workload, runtimes: &[&str]) {
+        let events = workload.events() as f64;
         println!();
-        println!("events per second (higher is better)");
         println!(
-            "{:<36} {:>14} {:>14}",
-            "benchmark", runtimes[0], runtimes[1]
+            "events/s: wall clock, higher is better; cpu ns/event: all threads of the process"
         );
-        for transport in [Transport::Sse, Transport::Ws] {
-            for (server, readers) in [
-                ("loopback", &["driver", "raw"][..]),
-                ("prerendered", &["driver", "raw", "raw_parse"][..]),
-            ] {
-                for reader in readers {
-                    let row = format!("{}_events/{server}/{reader}", transport.name());
-                    let cells: Vec<String> = runtimes
-                        .iter()
-                        .map(|rt| {
-                            throughput(&format!("{row}/{rt}"))
-                                .map_or("-".to_owned(), |s| format!("{:.0}", events / s))
-                        })
-                        .collect();
-                    println!("{row:<36} {:>14} {:>14}", cells[0], cells[1]);
-                }
+        println!(
+            "{:<36} {:>12} {:>12} {:>12} {:>12}",
+            "benchmark",
+            format!("{} ev/s", runtimes[0]),
+            format!("{} ev/s", runtimes[1]),
+            format!("{} cpu ns", runtimes[0]),
+            format!("{} cpu ns", runtimes[1]),
+        );
+        for row in THROUGHPUT_ROWS {
+            let mut line = format!("{row:<36}");
+            for rt in runtimes {
+                let wall = self.seconds(&format!("{row}/{rt}"), THROUGHPUT_SAMPLES);
+                line.push_str(&cell(wall.map(|s| events / s), 0));
             }
+            for rt in runtimes {
+                let cpu = self.cpu_seconds(&format!("{row}/{rt}"), THROUGHPUT_SAMPLES);
+                line.push_str(&cell(cpu.map(|s| s / events * 1e9), 0));
+            }
+            println!("{line}");
         }
+    }
+
+    /// The driver against raw reads of the same bytes from the same server: time
+    /// ratios and the difference per event, wall clock and CPU.
+    #[allow(clippy::print_stdout)]
+    fn print_overhead(&self, workload: &Workload, runtimes: &[&str]) {
+        let events = workload.events() as f64;
         println!();
         println!(
-            "driver against raw reads of the same bytes: time ratio, and driver overhead per event"
+            "driver against raw reads of the same bytes (ratio of times; overhead = difference per event)"
         );
         println!(
-            "{:<44} {:>8} {:>12} {:>8} {:>12}",
-            "comparison", "ratio", "ns/event", "ratio", "ns/event"
+            "{:<44} {:>7} {:>12} {:>14} {:>12} {:>14}",
+            "comparison", "runtime", "wall ratio", "wall ns/event", "cpu ratio", "cpu ns/event"
         );
-        println!("{:<44} {:>21} {:>21}", "", runtimes[0], runtimes[1]);
-        for transport in [Transport::Sse, Transport::Ws] {
-            for (server, baseline) in [
-                ("loopback", "raw"),
-                ("prerendered", "raw"),
-                ("prerendered", "raw_parse"),
-            ] {
-                let prefix = format!("{}_events/{server}", transport.name());
-                let mut line = format!("{:<44}", format!("{prefix}: driver vs {baseline}"));
-                for rt in &runtimes {
-                    let driver = throughput(&format!("{prefix}/driver/{rt}"));
-                    let base = throughput(&format!("{prefix}/{baseline}/{rt}"));
-                    match (driver, base) {
-                        (Some(d), Some(b)) => line.push_str(&format!(
-                            " {:>7.2}x {:>12.0}",
-                            d / b,
-                            (d - b) / events * 1e9
-                        )),
-                        _ => line.push_str(&format!(" {:>8} {:>12}", "-", "-")),
-                    }
+        for (prefix, baseline) in COMPARISONS {
+            for rt in runtimes {
+                let driver_key = format!("{prefix}/driver/{rt}");
+                let base_key = format!("{prefix}/{baseline}/{rt}");
+                let mut line = format!("{:<44} {rt:>7}", format!("{prefix}: driver vs {baseline}"));
+                for measure in [Summary::seconds, Summary::cpu_seconds] {
+                    let driver = measure(self, &driver_key, THROUGHPUT_SAMPLES);
+                    let base = measure(self, &base_key, THROUGHPUT_SAMPLES);
+                    let ratio = driver.zip(base).map(|(d, b)| d / b);
+                    let overhead = driver.zip(base).map(|(d, b)| (d - b) / events * 1e9);
+                    line.push_str(&cell(ratio, 2));
+                    line.push_str(&format!(" {:>14}", cell(overhead, 0).trim_start()));
                 }
                 println!("{line}");
             }
         }
+    }
+
+    /// Time to the first event, per runtime, and the CPU the process spent meanwhile
+    /// (far below the wall time: the rest is waiting on sockets and wake-ups).
+    #[allow(clippy::print_stdout)]
+    fn print_first_event(&self, runtimes: &[&str]) {
         println!();
-        println!("time to first event, microseconds (lower is better)");
         println!(
-            "{:<36} {:>14} {:>14}",
-            "benchmark", runtimes[0], runtimes[1]
+            "time to first event, microseconds (wall clock, lower is better; cpu: all threads)"
+        );
+        println!(
+            "{:<36} {:>12} {:>12} {:>12} {:>12}",
+            "benchmark",
+            format!("{} µs", runtimes[0]),
+            format!("{} µs", runtimes[1]),
+            format!("{} cpu µs", runtimes[0]),
+            format!("{} cpu µs", runtimes[1]),
         );
         for case in FirstEvent::ALL {
             let row = format!("first_event/{}", case.name());
-            let cells: Vec<String> = runtimes
-                .iter()
-                .map(|rt| {
-                    self.seconds(&format!("{row}/{rt}"), FIRST_EVENT_SAMPLES)
-                        .map_or("-".to_owned(), |s| format!("{:.1}", s * 1e6))
-                })
-                .collect();
-            println!("{row:<36} {:>14} {:>14}", cells[0], cells[1]);
+            let mut line = format!("{row:<36}");
+            for measure in [Summary::seconds, Summary::cpu_seconds] {
+                for rt in runtimes {
+                    let value = measure(self, &format!("{row}/{rt}"), FIRST_EVENT_SAMPLES);
+                    line.push_str(&cell(value.map(|s| s * 1e6), 1));
+                }
+            }
+            println!("{line}");
         }
+    }
+}
+
+/// The throughput benchmarks, without their runtime.
+const THROUGHPUT_ROWS: [&str; 10] = [
+    "sse_events/loopback/driver",
+    "sse_events/loopback/raw",
+    "sse_events/prerendered/driver",
+    "sse_events/prerendered/raw",
+    "sse_events/prerendered/raw_parse",
+    "ws_events/loopback/driver",
+    "ws_events/loopback/raw",
+    "ws_events/prerendered/driver",
+    "ws_events/prerendered/raw",
+    "ws_events/prerendered/raw_parse",
+];
+
+/// The driver against each baseline read from the same server.
+const COMPARISONS: [(&str, &str); 6] = [
+    ("sse_events/loopback", "raw"),
+    ("sse_events/prerendered", "raw"),
+    ("sse_events/prerendered", "raw_parse"),
+    ("ws_events/loopback", "raw"),
+    ("ws_events/prerendered", "raw"),
+    ("ws_events/prerendered", "raw_parse"),
+];
+
+/// A right-aligned table cell, `-` when there is no number.
+fn cell(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(v) => format!(" {v:>12.decimals$}"),
+        None => format!(" {:>12}", "-"),
     }
 }
