@@ -48,7 +48,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use criterion::{Criterion, SamplingMode, Throughput};
 use futures_util::StreamExt;
 use turnwire_smol::SmolRuntime;
 use turnwire_testkit::loopback::LoopbackServer;
@@ -303,6 +303,9 @@ fn throughput(
     let group_name = format!("{}_events", transport.name());
     let mut group = criterion.benchmark_group(&group_name);
     group.sample_size(THROUGHPUT_SAMPLES);
+    // Each iteration is a whole response (tens of milliseconds): the same number of
+    // iterations per sample keeps the run within the measurement time.
+    group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(workload.events() as u64));
     let reply = Reply::with_steps(workload.steps());
     let servers = [
@@ -500,8 +503,8 @@ impl Summary {
     }
 
     /// Wall-clock seconds per iteration as criterion estimates it (the least-squares
-    /// slope through the origin), over the last `samples` calls (the measurement;
-    /// earlier calls were the warm-up).
+    /// slope through the origin; with flat sampling, the mean), over the last `samples`
+    /// calls (the measurement; earlier calls were the warm-up).
     fn seconds(&self, key: &str, samples: usize) -> Option<f64> {
         self.slope(key, samples, |t| t.wall)
     }
