@@ -138,3 +138,72 @@ fn write_seed_corpus() {
         std::fs::write(dir.join(&seed.name), &seed.data).expect("write seed");
     }
 }
+
+// ---------- regressions found by the fuzzer, as named tests ----------
+
+mod regressions {
+    use core::time::Duration;
+
+    use turnwire_protocol::item::ResponseItem;
+    use turnwire_protocol::request::RequestFields;
+    use turnwire_protocol::session::{
+        Input, Output, RequestInput, RequestSpec, Session, SessionParams, TurnOptions,
+    };
+    use turnwire_protocol::{Config, Credentials, Instant, Now, UnixTime};
+
+    fn session(config: Config) -> Session {
+        Session::new(SessionParams {
+            config,
+            credentials: Credentials::bearer("k"),
+            auth_refreshable: false,
+            conversation_id: "c".into(),
+            seed: 1,
+        })
+        .expect("valid configuration")
+    }
+
+    fn at(instant: Instant) -> Now {
+        Now::new(instant, UnixTime::EPOCH)
+    }
+
+    fn drain(session: &mut Session) -> Vec<Output> {
+        std::iter::from_fn(|| session.poll_output()).collect()
+    }
+
+    fn spec() -> RequestSpec {
+        RequestSpec {
+            fields: RequestFields::new("m"),
+            input: RequestInput::Append(vec![ResponseItem::user_text("hi")]),
+        }
+    }
+
+    /// Found by the session target: an input unrelated to a request, arriving after
+    /// the request's deadline had passed, left `poll_timeout` in the past.
+    #[test]
+    fn poll_timeout_is_never_before_now_after_a_late_unrelated_input() {
+        let mut s = session(Config::new("https://api.test/v1"));
+        let start = at(Instant::ZERO);
+        let turn = s.start_turn_with(start, TurnOptions::default()).unwrap();
+        s.start_request_with(start, turn, spec()).unwrap();
+        drain(&mut s);
+        let deadline = s.poll_timeout().expect("the connect deadline");
+
+        let late = at(deadline + Duration::from_secs(5));
+        s.start_turn_with(late, TurnOptions::default()).unwrap();
+        drain(&mut s);
+        let next = s.poll_timeout().expect("the overdue deadline is still due");
+        assert!(
+            next >= late.instant,
+            "poll_timeout {next:?} is before now {:?}",
+            late.instant
+        );
+
+        // Fed at that instant, the timeout acts on the overdue deadline.
+        s.handle_input(at(next), Input::Timeout).unwrap();
+        let outputs = drain(&mut s);
+        assert!(
+            outputs.iter().any(|o| matches!(o, Output::Close { .. })),
+            "the timed-out attempt was abandoned: {outputs:?}"
+        );
+    }
+}
