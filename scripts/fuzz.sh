@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh seed             write the seed inputs and merge them into the corpus
 #   scripts/fuzz.sh cmin [TARGET]    minimise the corpus of TARGET (default: every target)
 #   scripts/fuzz.sh replay           replay the corpus and regressions on stable
+#   scripts/fuzz.sh trace FILE       print what the session does with a session input
 #
 # Targets: sse event item classify backoff session. Runs use nightly, one process per
 # target (libFuzzer's default, like -jobs=1), no sanitizer (the core forbids unsafe
@@ -22,7 +23,7 @@ BUILD_FLAGS=(--sanitizer none)
 cd "$ROOT"
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -79,6 +80,13 @@ case "${1:-}" in
         if [[ $# -ge 2 ]]; then cmin "${@:2}"; else cmin "${TARGETS[@]}"; fi
         ;;
     replay) cargo test -p turnwire-protocol --test fuzz_corpus ;;
+    trace)
+        [[ $# -eq 2 ]] || usage
+        mkdir -p target/fuzz-trace
+        cp "$2" target/fuzz-trace/input
+        cargo test -q -p turnwire-protocol --test fuzz_corpus -- --ignored --exact \
+            trace_session_input --nocapture
+        ;;
     ""|-h|--help) usage ;;
     *)
         [[ $# -eq 2 ]] || usage

@@ -139,6 +139,16 @@ fn write_seed_corpus() {
     }
 }
 
+/// Prints what the session does with `target/fuzz-trace/input` (put there by
+/// `scripts/fuzz.sh trace FILE`): the configuration, every input, ack and output.
+#[test]
+#[ignore = "reads a file; run by scripts/fuzz.sh trace"]
+fn trace_session_input() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-trace/input");
+    let data = std::fs::read(&path).expect("scripts/fuzz.sh trace puts the input there");
+    session::trace(&data);
+}
+
 // ---------- regressions found by the fuzzer, as named tests ----------
 
 mod regressions {

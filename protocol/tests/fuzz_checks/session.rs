@@ -302,6 +302,8 @@ struct Harness {
     summary: Summary,
     /// The turn of the `StartRequest` being applied, until its ack.
     pending_turn: Option<TurnId>,
+    /// Print every input and output (for `scripts/fuzz.sh trace`).
+    trace: bool,
 }
 
 impl Harness {
@@ -329,6 +331,7 @@ impl Harness {
             check_secret,
             summary: Summary::default(),
             pending_turn: None,
+            trace: false,
         }
     }
 
@@ -342,6 +345,12 @@ impl Harness {
         self.now = self.now.max(at);
         let unix = UnixTime::from_millis(self.unix_base.saturating_add(at.as_nanos() / 1_000_000));
         let kind = kind_of(&input);
+        if self.trace {
+            trace_line(format!(
+                "{:>8.3}ms  in  {input:?}",
+                at.as_nanos() as f64 / 1e6
+            ));
+        }
         let running_before = self.running();
         let result = self.session.handle_input(Now::new(at, unix), input);
         match result {
@@ -356,11 +365,19 @@ impl Harness {
                     "a refused input ({err}) changed the running requests"
                 );
             }
-            Ok(ack) => self.acknowledged(ack, kind),
+            Ok(ack) => {
+                if self.trace {
+                    trace_line(format!("             ack {ack:?}"));
+                }
+                self.acknowledged(ack, kind)
+            }
         }
         let mut count = 0;
         while let Some(output) = self.session.poll_output() {
             count += 1;
+            if self.trace {
+                trace_line(format!("             out {output:?}"));
+            }
             self.observe(&output, kind);
         }
         let bound = 64 + 32 * (running_before + 1) + 2 * size;
@@ -392,10 +409,12 @@ impl Harness {
             Kind::EndTurn(turn) => {
                 self.live_turns.remove(&turn);
             }
-            Kind::WsOpened(conn) => {
+            // Only for connections the session opened: a bogus id may be handed out
+            // later, and what the driver said about it before then says nothing.
+            Kind::WsOpened(conn) if self.opened.contains(&conn) => {
                 self.ws_open.insert(conn);
             }
-            Kind::WsGone(conn) => {
+            Kind::WsGone(conn) if self.opened.contains(&conn) => {
                 self.ws_gone.insert(conn);
             }
             Kind::AuthAnswer => self.refresh_outstanding = false,
@@ -895,14 +914,33 @@ fn spec(r: &mut Reader<'_>) -> RequestSpec {
     RequestSpec { fields, input }
 }
 
+/// One line of a trace, on stderr.
+#[allow(clippy::print_stderr)]
+fn trace_line(line: String) {
+    eprintln!("{line}");
+}
+
 /// The check: runs the script and returns what happened. Panics with a description
 /// when a property fails.
 pub(crate) fn run(data: &[u8]) -> Summary {
+    run_with(data, false)
+}
+
+/// [`run`], printing the configuration, every input, ack and output to stderr.
+pub(crate) fn trace(data: &[u8]) -> Summary {
+    run_with(data, true)
+}
+
+fn run_with(data: &[u8], trace: bool) -> Summary {
     let mut r = Reader::new(data);
     let params = config(&mut r);
+    if trace {
+        trace_line(format!("{params:#?}"));
+    }
     // Raw input bytes could spell the secret themselves and have it echoed.
     let check_secret = !data.windows(7).any(|w| w == b"sk-fuzz");
     let mut harness = Harness::new(params, check_secret);
+    harness.trace = trace;
     let mut steps = 0;
     while steps < 400 && harness.step(&mut r) {
         steps += 1;
