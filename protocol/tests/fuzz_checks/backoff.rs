@@ -44,7 +44,7 @@ fn expected_cap(base: Duration, max: Duration, exponent: u32) -> u128 {
     let max = max.as_nanos();
     let mut value = base.as_nanos();
     for _ in 0..exponent {
-        if value >= max {
+        if value == 0 || value >= max {
             break;
         }
         value = value.saturating_mul(2);
