@@ -216,7 +216,12 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.requests.values().filter_map(|r| r.phase.deadline());
         let preconnect = self.preconnect.as_ref().map(|p| p.deadline(&self.config));
-        requests.chain(preconnect).min()
+        // A deadline that passed while other inputs arrived is due now: report it as
+        // now, never as an instant before the last input's.
+        requests
+            .chain(preconnect)
+            .min()
+            .map(|at| at.max(self.now.instant))
     }
 
     /// Number of requests still running.
