@@ -76,7 +76,7 @@ pub(crate) fn decode(
             while let Some(frame) = sse.next_frame() {
                 match frame {
                     Ok(SseFrame::Event(event)) => state.event(event.data, printer),
-                    Ok(SseFrame::Comment) => {}
+                    Ok(_) => {} // comments are activity, not events
                     Err(err) if err.is_fatal() => {
                         printer.finish();
                         return Err(format!("the stream is malformed or too large: {err}"));

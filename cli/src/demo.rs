@@ -135,6 +135,7 @@ impl Facts {
                     PreconnectResult::Adopted { .. } => "adopted by the first turn".to_owned(),
                     PreconnectResult::Failed { reason } => format!("failed: {reason}"),
                     PreconnectResult::Discarded { reason } => format!("discarded: {reason}"),
+                    _ => "changed state".to_owned(),
                 }),
                 _ => None,
             })

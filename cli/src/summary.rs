@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use turnwire_protocol::session::{MessageKind, RequestId, Telemetry, Transport};
+use turnwire_protocol::session::{RequestId, Telemetry};
 
 /// One request's row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -38,8 +38,8 @@ pub(crate) fn rows(records: &[Telemetry]) -> Vec<Row> {
                 let row = rows.entry(*request).or_default();
                 row.request = request.0;
                 row.attempts = row.attempts.max(*attempt);
-                row.transport = transport_name(*transport).to_owned();
-                row.message = message_name(*message).to_owned();
+                row.transport = transport.as_str().to_owned();
+                row.message = message.as_str().to_owned();
             }
             Telemetry::AttemptEnded {
                 request,
@@ -62,22 +62,6 @@ pub(crate) fn rows(records: &[Telemetry]) -> Vec<Row> {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Http => "http",
-        Transport::WebSocket => "websocket",
-    }
-}
-
-fn message_name(m: MessageKind) -> &'static str {
-    match m {
-        MessageKind::Post => "post",
-        MessageKind::Create => "create",
-        MessageKind::Append => "append",
-        MessageKind::Chained => "chained",
-    }
 }
 
 /// The rows as table cells for people.
@@ -112,6 +96,7 @@ pub(crate) const HEADER: [&str; 7] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use turnwire_protocol::session::{MessageKind, Transport};
 
     #[test]
     fn rows_follow_the_last_attempt_and_sum_traffic() {

@@ -81,6 +81,7 @@ pub struct BackoffPolicy {
 
 /// What to do about one retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RetryDelay {
     /// Wait this long, then retry.
     Wait(Duration),

@@ -5,7 +5,25 @@
 //! Server-Sent Events and WebSocket. No async, no I/O, no clock, no randomness: time
 //! and the jitter seed are inputs, and what to send, open or show is output.
 //!
-//! The codecs are small modules usable on their own: [`sse`] (event-stream framing),
+//! ## The drain rule
+//!
+//! A [`session::Session`] has one input door and one output queue. After **every**
+//! [`Session::handle_input`](session::Session::handle_input), call
+//! [`Session::poll_output`](session::Session::poll_output) until it returns `None`, then
+//! read [`Session::poll_timeout`](session::Session::poll_timeout), then wait for I/O or
+//! that deadline, whichever comes first (feeding [`session::Input::Timeout`] on the
+//! deadline; a spurious timeout is harmless). An input offered while outputs are still
+//! queued past the configured bound is refused with
+//! [`session::UsageError::OutputsNotDrained`].
+//!
+//! Three kinds of failure never mix: caller misuse is a synchronous `Err` from
+//! `handle_input` with the state unchanged; peer and protocol errors end their request
+//! with [`session::Output::Failed`]; transport results are inputs from which the session
+//! decides retry or fallback.
+//!
+//! ## The codecs
+//!
+//! Each is a small module usable (and fuzzable) alone: [`sse`] (event-stream framing),
 //! [`event`] (server events), [`item`] and [`request`] (what goes on the wire),
 //! [`headers`] (turn state, rate limits), [`error`] (classification) and [`backoff`]
 //! (retry delays).

@@ -78,7 +78,7 @@ fn message_input(message: &Value) -> Vec<Value> {
 fn count_fallback_telemetry(sim: &Simulator) -> usize {
     sim.telemetry()
         .iter()
-        .filter(|t| matches!(t, Telemetry::FallbackActivated { .. }))
+        .filter(|t| matches!(t.record, Telemetry::FallbackActivated { .. }))
         .count()
 }
 

@@ -2,32 +2,35 @@
 //! transport results and timeouts, and carries out its outputs.
 //!
 //! Loop: drain outputs → re-arm the timer if the deadline changed → feed a due
-//! timeout → wait for one command, transport result or the timer. Each wake-up feeds
-//! exactly one input, so work per wake-up is bounded.
+//! timeout → wait for one command, transport result, stream room or the timer. Each
+//! wake-up feeds at most one input, so work per wake-up is bounded, and nothing in the
+//! loop waits on a single stream or connection: a slow reader pauses only the
+//! connection that feeds it (see [`crate::delivery`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
 use futures_channel::mpsc;
 use futures_rustls::TlsConnector;
 use futures_util::future::{AbortHandle, abortable, poll_fn};
 use futures_util::{SinkExt, StreamExt};
-use tracing::Span;
 use turnwire_protocol::session::{
-    ConnId, Input, Output, RequestId, RequestSpec, Session, SessionParams, Telemetry, TurnId,
+    ConnId, Input, InputAck, Output, RequestSpec, Session, SessionParams, Telemetry, TurnId,
     TurnOptions, UsageError,
 };
-use turnwire_protocol::{Instant, Now, ResponseEvent};
+use turnwire_protocol::{Instant, Now};
 
 use crate::auth::AuthProvider;
 use crate::client::{ClientOptions, InputRecorder, TelemetryHook};
+use crate::delivery::{Delivered, Item, Sinks};
 use crate::error::Error;
 use crate::runtime::{AsyncTimer, Runtime};
 use crate::{http_conn, ws_conn};
 
-/// Transport results queued from connection tasks before they wait for the session.
-const INPUT_QUEUE: usize = 64;
+/// Transport results queued per connection before its task waits for the session.
+const CONN_QUEUE: usize = 16;
 /// WebSocket messages queued per socket.
 const OUTBOUND_QUEUE: usize = 16;
 
@@ -43,7 +46,7 @@ pub(crate) enum Command {
         turn: u64,
         stream: u64,
         spec: Box<RequestSpec>,
-        events: mpsc::Sender<Result<ResponseEvent, Error>>,
+        events: mpsc::Sender<Item>,
     },
     Cancel {
         stream: u64,
@@ -53,21 +56,24 @@ pub(crate) enum Command {
     },
 }
 
+/// A running connection task.
 struct ConnTask {
     abort: AbortHandle,
+    /// Messages to send (WebSocket only).
     outbound: Option<mpsc::Sender<String>>,
-}
-
-struct StreamSink {
-    handle: u64,
-    events: mpsc::Sender<Result<ResponseEvent, Error>>,
-    span: Span,
-    attempt: Option<Span>,
+    /// What the task reports; `None` once it ended.
+    inputs: Option<mpsc::Receiver<Input>>,
+    /// Not read while a stream it feeds is full.
+    paused: bool,
 }
 
 enum Wake {
     Command(Command),
-    Input(Input),
+    Input {
+        source: Option<ConnId>,
+        input: Input,
+    },
+    Resume(Vec<ConnId>),
     Timer,
     Shutdown,
 }
@@ -79,16 +85,21 @@ pub(crate) struct Actor {
     auth: Arc<dyn AuthProvider>,
     origin: StdInstant,
     commands: mpsc::UnboundedReceiver<Command>,
-    inputs: mpsc::Receiver<Input>,
-    inputs_tx: mpsc::Sender<Input>,
+    /// Results of auth refreshes.
+    auth_results: mpsc::Receiver<Input>,
+    auth_results_tx: mpsc::Sender<Input>,
     timer: std::pin::Pin<Box<dyn AsyncTimer>>,
     timer_deadline: Option<Instant>,
     conns: BTreeMap<ConnId, ConnTask>,
+    /// Where the next connection poll starts, so busy connections cannot starve others.
+    poll_from: ConnId,
     turns: BTreeMap<u64, TurnId>,
-    streams: BTreeMap<RequestId, StreamSink>,
-    stream_requests: BTreeMap<u64, RequestId>,
+    sinks: Sinks,
     auth_task: Option<AbortHandle>,
+    /// Inputs the task generated itself (failed sends), fed before waiting.
     pending: VecDeque<Input>,
+    /// The connection whose input is being processed, for backpressure.
+    source: Option<ConnId>,
     telemetry: Option<TelemetryHook>,
     recorder: Option<InputRecorder>,
     max_message: usize,
@@ -115,7 +126,7 @@ impl Actor {
             seed,
         })?;
         let origin = runtime.now();
-        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
+        let (auth_results_tx, auth_results) = mpsc::channel(1);
         let timer = runtime.new_timer(origin + Duration::from_secs(3600));
         tracing::debug!(seed, "turnwire session started");
         Ok(Actor {
@@ -124,16 +135,17 @@ impl Actor {
             auth: options.auth,
             origin,
             commands,
-            inputs,
-            inputs_tx,
+            auth_results,
+            auth_results_tx,
             timer,
             timer_deadline: None,
             conns: BTreeMap::new(),
+            poll_from: ConnId(0),
             turns: BTreeMap::new(),
-            streams: BTreeMap::new(),
-            stream_requests: BTreeMap::new(),
+            sinks: Sinks::default(),
             auth_task: None,
             pending: VecDeque::new(),
+            source: None,
             telemetry: options.telemetry,
             recorder: options.recorder,
             max_message,
@@ -144,20 +156,27 @@ impl Actor {
     /// Runs until every client handle is dropped, then closes everything it opened.
     pub(crate) async fn run(mut self) {
         loop {
-            self.drain().await;
+            self.drain();
             self.arm_timer();
             if self.timer_deadline.is_some_and(|d| self.now().instant >= d) {
-                self.feed(Input::Timeout);
+                self.feed(None, Input::Timeout);
                 continue;
             }
             if let Some(input) = self.pending.pop_front() {
-                self.feed(input);
+                self.feed(None, input);
                 continue;
             }
-            match self.wake().await {
+            match poll_fn(|cx| self.poll_wake(cx)).await {
                 Wake::Command(command) => self.command(command),
-                Wake::Input(input) => {
-                    self.feed(input);
+                Wake::Input { source, input } => {
+                    self.feed(source, input);
+                }
+                Wake::Resume(conns) => {
+                    for conn in conns {
+                        if let Some(task) = self.conns.get_mut(&conn) {
+                            task.paused = false;
+                        }
+                    }
                 }
                 Wake::Timer => {} // checked against the clock at the top of the loop
                 Wake::Shutdown => break,
@@ -189,30 +208,60 @@ impl Actor {
         }
     }
 
-    async fn wake(&mut self) -> Wake {
-        let armed = self.timer_deadline.is_some();
-        poll_fn(|cx| {
-            if let std::task::Poll::Ready(Some(input)) = self.inputs.poll_next_unpin(cx) {
-                return std::task::Poll::Ready(Wake::Input(input));
+    /// The next thing to do: an auth result, a command, room in a full stream, a
+    /// connection's report (round robin over unpaused connections), or the timer.
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        if let Poll::Ready(Some(input)) = self.auth_results.poll_next_unpin(cx) {
+            return Poll::Ready(Wake::Input {
+                source: None,
+                input,
+            });
+        }
+        match self.commands.poll_next_unpin(cx) {
+            Poll::Ready(Some(command)) => return Poll::Ready(Wake::Command(command)),
+            Poll::Ready(None) => return Poll::Ready(Wake::Shutdown),
+            Poll::Pending => {}
+        }
+        if let Poll::Ready(resumed) = self.sinks.poll_flush(cx) {
+            return Poll::Ready(Wake::Resume(resumed));
+        }
+        let order: Vec<ConnId> = {
+            let after = self.conns.range(self.poll_from..).map(|(id, _)| *id);
+            let before = self.conns.range(..self.poll_from).map(|(id, _)| *id);
+            after.chain(before).collect()
+        };
+        for conn in order {
+            let Some(task) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if task.paused {
+                continue;
             }
-            match self.commands.poll_next_unpin(cx) {
-                std::task::Poll::Ready(Some(command)) => {
-                    return std::task::Poll::Ready(Wake::Command(command));
+            let Some(inputs) = task.inputs.as_mut() else {
+                continue;
+            };
+            match inputs.poll_next_unpin(cx) {
+                Poll::Ready(Some(input)) => {
+                    self.poll_from = ConnId(conn.0 + 1);
+                    return Poll::Ready(Wake::Input {
+                        source: Some(conn),
+                        input,
+                    });
                 }
-                std::task::Poll::Ready(None) => return std::task::Poll::Ready(Wake::Shutdown),
-                std::task::Poll::Pending => {}
+                Poll::Ready(None) => task.inputs = None, // the task ended
+                Poll::Pending => {}
             }
-            if armed && self.timer.as_mut().poll(cx).is_ready() {
-                return std::task::Poll::Ready(Wake::Timer);
-            }
-            std::task::Poll::Pending
-        })
-        .await
+        }
+        if self.timer_deadline.is_some() && self.timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        Poll::Pending
     }
 
     /// Feeds one input to the session. Transport results for connections the session
     /// no longer expects are refused by it; that is logged, never fatal.
-    fn feed(&mut self, input: Input) -> Option<turnwire_protocol::session::InputAck> {
+    fn feed(&mut self, source: Option<ConnId>, input: Input) -> Option<InputAck> {
+        self.source = source;
         let now = self.now();
         if let Some(recorder) = &self.recorder {
             recorder(&now, &input);
@@ -230,11 +279,10 @@ impl Actor {
     fn command(&mut self, command: Command) {
         match command {
             Command::Preconnect => {
-                self.feed(Input::Preconnect);
+                self.feed(None, Input::Preconnect);
             }
             Command::StartTurn { handle, options } => {
-                if let Some(turnwire_protocol::session::InputAck::TurnStarted(id)) =
-                    self.feed(Input::StartTurn(options))
+                if let Some(InputAck::TurnStarted(id)) = self.feed(None, Input::StartTurn(options))
                 {
                     self.turns.insert(handle, id);
                 }
@@ -257,20 +305,12 @@ impl Actor {
                 if let Some(recorder) = &self.recorder {
                     recorder(&now, &input);
                 }
+                self.source = None;
                 match self.session.handle_input(now, input) {
-                    Ok(turnwire_protocol::session::InputAck::RequestStarted(id)) => {
+                    Ok(InputAck::RequestStarted(id)) => {
                         let span =
                             tracing::info_span!("turnwire.request", request = %id, turn = %turn_id);
-                        self.stream_requests.insert(stream, id);
-                        self.streams.insert(
-                            id,
-                            StreamSink {
-                                handle: stream,
-                                events,
-                                span,
-                                attempt: None,
-                            },
-                        );
+                        self.sinks.insert(id, stream, events, span);
                     }
                     Ok(_) => {}
                     Err(err) => {
@@ -279,60 +319,67 @@ impl Actor {
                 }
             }
             Command::Cancel { stream } => {
-                if let Some(request) = self.stream_requests.remove(&stream) {
-                    self.streams.remove(&request);
+                if let Some((request, paused)) = self.sinks.remove_by_handle(stream) {
+                    self.resume(&paused);
                     // The request may have ended already, its last event still queued
                     // for the dropped reader; the session then refuses the cancel.
-                    self.feed(Input::CancelRequest { request });
+                    self.feed(None, Input::CancelRequest { request });
                 }
             }
             Command::EndTurn { turn } => {
                 if let Some(id) = self.turns.remove(&turn) {
-                    self.feed(Input::EndTurn { turn: id });
+                    self.feed(None, Input::EndTurn { turn: id });
                 }
             }
         }
     }
 
-    async fn drain(&mut self) {
+    fn resume(&mut self, conns: &[ConnId]) {
+        for conn in conns {
+            if let Some(task) = self.conns.get_mut(conn) {
+                task.paused = false;
+            }
+        }
+    }
+
+    fn drain(&mut self) {
         while let Some(output) = self.session.poll_output() {
             match output {
                 Output::OpenHttp(open) => {
                     let conn = open.conn;
-                    let task = http_conn::run(
-                        self.runtime.clone(),
-                        self.tls.clone(),
-                        open,
-                        self.inputs_tx.clone(),
-                    );
+                    let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
+                    let task = http_conn::run(self.runtime.clone(), self.tls.clone(), open, inputs);
                     let abort = self.spawn(task);
                     self.conns.insert(
                         conn,
                         ConnTask {
                             abort,
                             outbound: None,
+                            inputs: Some(receiver),
+                            paused: false,
                         },
                     );
                 }
                 Output::OpenWs(open) => {
                     let conn = open.conn;
-                    let (outbound, receiver) = mpsc::channel(OUTBOUND_QUEUE);
+                    let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
+                    let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
                     let task = ws_conn::run(
                         self.runtime.clone(),
                         self.tls.clone(),
                         open,
                         self.max_message,
-                        self.inputs_tx.clone(),
-                        receiver,
+                        inputs,
+                        outbound_rx,
                     );
                     let abort = self.spawn(task);
-                    self.conns.insert(
-                        conn,
-                        ConnTask {
-                            abort,
-                            outbound: Some(outbound),
-                        },
-                    );
+                    let task = ConnTask {
+                        abort,
+                        outbound: Some(outbound),
+                        inputs: Some(receiver),
+                        paused: false,
+                    };
+                    self.conns.insert(conn, task);
                 }
                 Output::SendWs { conn, text } => {
                     let sent = self
@@ -352,48 +399,45 @@ impl Actor {
                 }
                 Output::RefreshAuth => {
                     let auth = self.auth.clone();
-                    let mut inputs = self.inputs_tx.clone();
+                    let mut results = self.auth_results_tx.clone();
                     let refresh = async move {
                         let input = match auth.refresh().await {
                             Ok(credentials) => Input::AuthRefreshed { credentials },
                             Err(message) => Input::AuthRefreshFailed { message },
                         };
-                        let _ = inputs.send(input).await;
+                        let _ = results.send(input).await;
                     };
                     self.auth_task = Some(self.spawn(refresh));
                 }
                 Output::Event { request, event, .. } => {
+                    if let Some(sink) = self.sinks.get_mut(&request) {
+                        let _entered = sink.span.enter();
+                        tracing::trace!(?event, "event");
+                    }
                     let terminal = event.is_terminal();
-                    self.deliver(request, Ok(event), terminal).await;
+                    self.deliver(request, Ok(event), terminal);
                 }
                 Output::Failed { request, error, .. } => {
-                    self.deliver(request, Err(Error::Response(error)), true)
-                        .await
+                    self.deliver(request, Err(Error::Response(error)), true);
                 }
                 Output::Telemetry(record) => self.record(record),
                 _ => {}
             }
         }
+        self.source = None;
     }
 
-    /// Hands an item to the request's stream, waiting while its buffer is full.
-    async fn deliver(
+    fn deliver(
         &mut self,
-        request: RequestId,
-        item: Result<ResponseEvent, Error>,
+        request: turnwire_protocol::session::RequestId,
+        item: Item,
         terminal: bool,
     ) {
-        let Some(sink) = self.streams.get_mut(&request) else {
-            return;
-        };
-        if let Ok(event) = &item {
-            let _entered = sink.span.enter();
-            tracing::trace!(?event, "event");
-        }
-        // A dropped reader has already asked to cancel; nothing to deliver to.
-        let _ = sink.events.send(item).await;
-        if terminal && let Some(sink) = self.streams.remove(&request) {
-            self.stream_requests.remove(&sink.handle);
+        let delivered = self.sinks.deliver(request, item, terminal, self.source);
+        if let Delivered::Pause(conn) = delivered
+            && let Some(task) = self.conns.get_mut(&conn)
+        {
+            task.paused = true;
         }
     }
 
@@ -406,7 +450,7 @@ impl Actor {
                 message,
                 ..
             } => {
-                if let Some(sink) = self.streams.get_mut(request) {
+                if let Some(sink) = self.sinks.get_mut(request) {
                     let span = tracing::debug_span!(parent: &sink.span, "turnwire.attempt", attempt, transport = ?transport);
                     span.in_scope(|| tracing::debug!(message = ?message, "attempt started"));
                     sink.attempt = Some(span);
@@ -419,7 +463,7 @@ impl Actor {
                 ..
             } => {
                 if let Some(span) = self
-                    .streams
+                    .sinks
                     .get_mut(request)
                     .and_then(|sink| sink.attempt.take())
                 {

@@ -16,6 +16,7 @@
 
 mod auth;
 mod client;
+mod delivery;
 mod driver;
 mod error;
 mod http1;

@@ -172,6 +172,7 @@ impl<'de> Deserialize<'de> for ContentPart {
 /// The `output` of a `function_call_output` or `custom_tool_call_output`: a string,
 /// or an array of content parts (text, images, files).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ToolOutput {
     /// A plain string.
     Text(String),

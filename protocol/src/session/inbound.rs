@@ -421,6 +421,7 @@ impl Session {
                     req.outputs.push(item.clone());
                 }
                 req.output_seen |= event.is_output();
+                req.stats.caller_events += 1;
                 self.emit(id, event);
             }
             ServerEvent::Completed { response_id, usage } => {

@@ -12,6 +12,7 @@ use crate::secret::Credentials;
 /// How a request's `input` relates to the turn's history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", content = "items", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RequestInput {
     /// The input is the turn's history (every earlier request's input followed by the
     /// output items of its completed response) plus these items. The incremental

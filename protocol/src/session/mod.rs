@@ -209,8 +209,11 @@ impl Session {
     }
 
     /// The earliest deadline at which [`Input::Timeout`] must be fed, or `None` when no
-    /// timer runs. Level-triggered: read it after draining; after a drain it is never
-    /// earlier than the `now` of the last input.
+    /// timer runs. Level-triggered: read it after draining. For a punctual driver (one
+    /// that feeds `Timeout` as soon as a deadline passes) it is never earlier than the
+    /// `now` of the last input. A driver that fed other inputs after a deadline passed
+    /// may read a deadline in the past: it must then feed `Timeout` at once. After a
+    /// `Timeout` it is never earlier than that timeout's `now`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.requests.values().filter_map(|r| r.phase.deadline());

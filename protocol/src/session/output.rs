@@ -12,6 +12,7 @@ use crate::event::ResponseEvent;
 /// Which transport an attempt used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Transport {
     /// HTTP POST with a Server-Sent Events body.
     Http,
@@ -19,9 +20,20 @@ pub enum Transport {
     WebSocket,
 }
 
+impl Transport {
+    /// A short name for people and tables: `http` or `websocket`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::WebSocket => "websocket",
+        }
+    }
+}
+
 /// How a request went on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MessageKind {
     /// A full HTTP POST body.
     Post,
@@ -33,9 +45,22 @@ pub enum MessageKind {
     Chained,
 }
 
+impl MessageKind {
+    /// The kind's name: `post`, `create`, `append` or `chained`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Post => "post",
+            MessageKind::Create => "create",
+            MessageKind::Append => "append",
+            MessageKind::Chained => "chained",
+        }
+    }
+}
+
 /// Which retry layer scheduled a retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RetryLayer {
     /// Establishing an HTTP response (`request_max_retries`).
     Request,
@@ -46,6 +71,7 @@ pub enum RetryLayer {
 /// What became of a preconnect.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PreconnectResult {
     /// The handshake succeeded; the socket waits to be adopted.
     Opened,

@@ -94,6 +94,8 @@ pub(crate) struct AttemptStats {
     pub(crate) first_event: Option<Instant>,
     pub(crate) bytes: u64,
     pub(crate) events: u64,
+    /// Server events of this attempt that reached the caller.
+    pub(crate) caller_events: u64,
 }
 
 /// One request.
@@ -144,6 +146,7 @@ impl Request {
                 first_event: None,
                 bytes: 0,
                 events: 0,
+                caller_events: 0,
             },
             stream_retries: 0,
             http_retries: 0,
@@ -165,6 +168,7 @@ impl Request {
             first_event: None,
             bytes: 0,
             events: 0,
+            caller_events: 0,
         };
         self.outputs.clear();
         self.sse_error = None;

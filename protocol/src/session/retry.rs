@@ -39,6 +39,9 @@ impl Session {
         self.attempt_ended(now, id, &classified.error.to_string());
         self.abandon_attempt(id);
         if classified.unauthorized {
+            if !self.void_before_refresh(id, &classified.error) {
+                return;
+            }
             return self.unauthorized(id, classified.error);
         }
         let partial_voids_retry = !self.config.retry_after_partial_output
@@ -127,6 +130,49 @@ impl Session {
                 until: now.saturating_add(delay),
             };
         }
+    }
+
+    /// A 401 (a WebSocket `error` frame with that status) after events of the attempt
+    /// reached the caller: before the refresh-and-retry, `Reconnecting` must tell the
+    /// caller those events are void, which spends a stream retry. When none is left,
+    /// or `retry_after_partial_output` forbids retrying after output, the request ends
+    /// with the error. Returns whether the refresh may go ahead. A 401 before any event
+    /// (on a head or handshake, the usual case) is free, as PROTOCOL.md 9.2 says.
+    fn void_before_refresh(&mut self, id: RequestId, error: &ResponseError) -> bool {
+        let max = self.config.stream_max_retries;
+        let partial_rule = self.config.retry_after_partial_output;
+        let refreshable = self.auth_refreshable;
+        let Some(req) = self.requests.get_mut(&id) else {
+            return false;
+        };
+        if req.stats.caller_events == 0 || !refreshable || req.auth_refreshed {
+            // Nothing to void, or `unauthorized` ends the request anyway.
+            return true;
+        }
+        if (!partial_rule && req.output_seen) || req.stream_retries >= max {
+            self.finish_with_error(id, error.clone());
+            return false;
+        }
+        req.stream_retries += 1;
+        req.http_retries = 0;
+        let attempt = req.stream_retries;
+        let reason = format!("{error}; refreshing credentials");
+        let delay = Duration::ZERO;
+        let event = ResponseEvent::Reconnecting {
+            attempt,
+            max,
+            delay,
+            reason: reason.clone(),
+        };
+        self.emit(id, event);
+        self.telemetry(Telemetry::RetryScheduled {
+            request: id,
+            layer: RetryLayer::Stream,
+            retry: attempt,
+            delay,
+            reason,
+        });
+        true
     }
 
     /// A 401: refresh once per request, then retry at once without backoff or budget.
@@ -225,13 +271,21 @@ impl Session {
     }
 
     /// `websocket_connection_limit_reached`: reconnect at once, once per request,
-    /// without spending budget; the new connection starts with a full create.
+    /// without spending budget; the new connection starts with a full create. When
+    /// events of this attempt already reached the caller, it is an ordinary stream
+    /// failure instead, so that `Reconnecting` tells the caller they are void (and
+    /// `retry_after_partial_output` is honoured).
     pub(super) fn connection_limit(&mut self, now: Instant, id: RequestId) {
         let Some(req) = self.requests.get_mut(&id) else {
             return;
         };
         if req.conn_limit_reconnected {
             let classified = error::classify_transport("WebSocket connection limit reached again");
+            return self.fail_live_attempt(now, id, classified);
+        }
+        if req.stats.caller_events > 0 {
+            let classified =
+                error::classify_transport("WebSocket connection limit reached mid-response");
             return self.fail_live_attempt(now, id, classified);
         }
         req.conn_limit_reconnected = true;

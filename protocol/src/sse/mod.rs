@@ -84,6 +84,7 @@ impl Default for SseLimits {
 
 /// One thing the decoder found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SseFrame<'a> {
     /// A dispatched event.
     Event(SseEvent<'a>),

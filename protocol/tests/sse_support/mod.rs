@@ -63,6 +63,7 @@ pub fn drain(decoder: &mut SseDecoder, frames: &mut Vec<Out>) -> bool {
                 id: e.last_event_id.to_owned(),
             }),
             Ok(SseFrame::Comment) => frames.push(Out::Comment),
+            Ok(_) => unreachable!("the decoder yields events and comments only"),
             Err(error) => {
                 let fatal = error.is_fatal();
                 frames.push(Out::Error(error));

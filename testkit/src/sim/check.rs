@@ -117,6 +117,10 @@ struct ReqInfo {
     ended: bool,
     must_use_http: bool,
     http_conn: Option<ConnId>,
+    output_seen: bool,
+    /// Body events of the current attempt not yet voided by `Reconnecting` or
+    /// `FallbackActivated`.
+    unvoided: u32,
 }
 
 /// What the previous WebSocket message of a turn left behind (section 6 baseline).
@@ -131,18 +135,26 @@ struct LastMessage {
     outputs: Vec<Value>,
 }
 
+/// A `POST` or message waiting for the `AttemptStarted` that names its request.
+#[derive(Clone, Debug)]
+enum Pending {
+    Post(HttpRecord),
+    Message(WsMessageRecord),
+}
+
 /// A summary of the input being applied.
 #[derive(Clone, Debug, Default)]
 struct CurrentInput {
     preconnect: bool,
     start_turn: bool,
+    start_request: bool,
+    ws_opened: bool,
     timeout: bool,
     conn: Option<ConnId>,
     /// A turn-state token in the input's headers or metadata frame.
     token: Option<String>,
     /// The input is a head or handshake whose token the session must capture.
     head_with_token: bool,
-    adoption_possible: bool,
 }
 
 /// The settings the checker needs.
@@ -155,6 +167,8 @@ struct Rules {
     base: Duration,
     max_backoff: Duration,
     cooldown: Option<Duration>,
+    partial_retry: bool,
+    compression: bool,
     header_limit: usize,
 }
 
@@ -169,6 +183,8 @@ pub struct Checker {
     turns: BTreeSet<TurnId>,
     turn_history: BTreeMap<TurnId, Vec<Value>>,
     turn_token: BTreeMap<TurnId, String>,
+    turn_metadata: BTreeMap<TurnId, String>,
+    pending_metadata: Option<String>,
     last_message: BTreeMap<TurnId, LastMessage>,
     requests: BTreeMap<RequestId, ReqInfo>,
     conns: BTreeMap<ConnId, Owner>,
@@ -178,6 +194,8 @@ pub struct Checker {
     requested_delays: BTreeSet<Duration>,
     token: String,
     must_close: BTreeSet<ConnId>,
+    pending: Option<Pending>,
+    unplaced_ws: BTreeMap<ConnId, (Option<String>, BTreeMap<TurnId, String>)>,
     same_instant_timeouts: u32,
     stuck: bool,
 }
@@ -195,6 +213,8 @@ impl Checker {
                 base: config.retry_base_delay,
                 max_backoff: config.max_backoff.max(config.retry_base_delay),
                 cooldown: config.fallback_cooldown,
+                partial_retry: config.retry_after_partial_output,
+                compression: config.request_compression,
                 header_limit: config.limits.header_value,
             },
             violations: Vec::new(),
@@ -204,6 +224,8 @@ impl Checker {
             turns: BTreeSet::new(),
             turn_history: BTreeMap::new(),
             turn_token: BTreeMap::new(),
+            turn_metadata: BTreeMap::new(),
+            pending_metadata: None,
             last_message: BTreeMap::new(),
             requests: BTreeMap::new(),
             conns: BTreeMap::new(),
@@ -213,6 +235,8 @@ impl Checker {
             requested_delays: BTreeSet::new(),
             token: token.to_owned(),
             must_close: BTreeSet::new(),
+            pending: None,
+            unplaced_ws: BTreeMap::new(),
             same_instant_timeouts: 0,
             stuck: false,
         }
@@ -256,8 +280,9 @@ impl Checker {
         let mut current = CurrentInput::default();
         match input {
             Input::Preconnect => current.preconnect = true,
-            Input::StartTurn(_) => {
+            Input::StartTurn(options) => {
                 current.start_turn = true;
+                self.pending_metadata = options.metadata.clone();
                 if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.rules.cooldown)
                     && now >= at.saturating_add(cooldown)
                 {
@@ -265,7 +290,7 @@ impl Checker {
                 }
             }
             Input::StartRequest { turn, spec } => {
-                current.adoption_possible = true;
+                current.start_request = true;
                 self.pending_spec = Some((*turn, spec.input.clone(), spec.fields.clone()));
             }
             Input::Timeout => current.timeout = true,
@@ -281,7 +306,7 @@ impl Checker {
                     .is_some_and(|t| !t.is_empty() && t.len() <= self.rules.header_limit);
                 current.head_with_token = valid;
                 if let Input::WsOpened { .. } = input {
-                    current.adoption_possible = true;
+                    current.ws_opened = true;
                     let state = self.ws.entry(*conn).or_default();
                     state.opened = true;
                     state.turn_state = current.token.clone();
@@ -349,6 +374,9 @@ impl Checker {
         match ack {
             Ok(InputAck::TurnStarted(turn)) => {
                 self.turns.insert(*turn);
+                if let Some(metadata) = self.pending_metadata.take() {
+                    self.turn_metadata.insert(*turn, metadata);
+                }
                 self.turn_history.entry(*turn).or_default();
             }
             Ok(InputAck::RequestStarted(id)) => {
@@ -380,6 +408,8 @@ impl Checker {
                         ended: false,
                         must_use_http: false,
                         http_conn: None,
+                        output_seen: false,
+                        unvoided: 0,
                     },
                 );
             }
@@ -437,17 +467,19 @@ impl Checker {
         self.turn_token.get(&turn).cloned()
     }
 
-    /// The session sent a `POST` (already recorded by the server).
+    /// The session sent a `POST` (already recorded by the server). When several
+    /// requests run, the check waits for the `AttemptStarted` that names the request.
     pub fn on_open_http(&mut self, record: &HttpRecord) {
+        self.conns.insert(record.conn, Owner::Unknown);
+        match self.sole_running() {
+            Some((turn, id)) => self.check_post(record, turn, id),
+            None => self.pending = Some(Pending::Post(record.clone())),
+        }
+    }
+
+    fn check_post(&mut self, record: &HttpRecord, turn: TurnId, id: RequestId) {
         let conn = record.conn;
-        let owner = match self.sole_running() {
-            Some((turn, id)) => Owner::Request(turn, id),
-            None => Owner::Unknown,
-        };
-        self.conns.insert(conn, owner);
-        let Owner::Request(turn, id) = owner else {
-            return;
-        };
+        self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, false);
         let carried = header_text(&record.headers, TURN_STATE);
         let expected = self.expected_token(turn);
@@ -459,12 +491,16 @@ impl Checker {
                 ),
             );
         }
-        let auth = header_text(&record.headers, "authorization");
-        let want = format!("Bearer {}", self.token);
-        if auth.as_deref() != Some(want.as_str()) {
+        self.check_identity(&record.headers, Some(turn), &format!("POST of {id}"));
+        let encoding = header_text(&record.headers, "content-encoding");
+        let zstd = encoding.as_deref() == Some("zstd");
+        if record.compress != self.rules.compression || zstd != self.rules.compression {
             self.violate(
                 Rule::Wire,
-                format!("POST of {id} has the wrong Authorization header"),
+                format!(
+                    "POST of {id}: compress {}, Content-Encoding {encoding:?}",
+                    record.compress
+                ),
             );
         }
         let Some(req) = self.requests.get_mut(&id) else {
@@ -482,6 +518,31 @@ impl Checker {
                 req.intended.len()
             );
             self.violate(Rule::Wire, what);
+        }
+    }
+
+    /// Authorization with the current token, `session_id`, and the turn's metadata
+    /// (none on a preconnect).
+    fn check_identity(&mut self, headers: &http::HeaderMap, turn: Option<TurnId>, what: &str) {
+        let auth = header_text(headers, "authorization");
+        let want = format!("Bearer {}", self.token);
+        if auth.as_deref() != Some(want.as_str()) {
+            self.violate(
+                Rule::Wire,
+                format!("{what} has the wrong Authorization header"),
+            );
+        }
+        let session = header_text(headers, "session_id");
+        if session.as_deref() != Some(super::CONVERSATION_ID) {
+            self.violate(Rule::Wire, format!("{what} has session_id {session:?}"));
+        }
+        let metadata = header_text(headers, "x-codex-turn-metadata");
+        let expected = turn.and_then(|t| self.turn_metadata.get(&t).cloned());
+        if metadata != expected {
+            self.violate(
+                Rule::Wire,
+                format!("{what} carries turn metadata {metadata:?}, expected {expected:?}"),
+            );
         }
     }
 
@@ -511,6 +572,7 @@ impl Checker {
                     ..WsState::default()
                 },
             );
+            self.check_identity(&record.headers, None, &format!("preconnect {conn}"));
             if carried.is_some() {
                 self.violate(
                     Rule::TurnState,
@@ -520,15 +582,17 @@ impl Checker {
             return;
         }
         self.ws.insert(conn, WsState::default());
-        let owner = match self.sole_running() {
-            Some((turn, id)) => Owner::Request(turn, id),
-            None => Owner::Unknown,
-        };
-        self.conns.insert(conn, owner);
-        let Owner::Request(turn, id) = owner else {
+        let Some((turn, id)) = self.sole_running() else {
+            // Several requests run: place the handshake when a message on it names
+            // its request, checking the token the turn had now.
+            self.conns.insert(conn, Owner::Unknown);
+            self.unplaced_ws
+                .insert(conn, (carried, self.turn_token.clone()));
             return;
         };
+        self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
+        self.check_identity(&record.headers, Some(turn), &format!("handshake {conn}"));
         let expected = self.expected_token(turn);
         if carried != expected {
             self.violate(Rule::TurnState, format!(
@@ -567,17 +631,35 @@ impl Checker {
             Some(Owner::Request(turn, _)) => match self.running_in_turn(*turn) {
                 Some(id) => (*turn, id),
                 None => {
-                    return self.violate(
-                        Rule::Socket,
-                        format!("message on {conn} while its turn is idle"),
-                    );
+                    let what = format!("message on {conn} while its turn is idle");
+                    return self.violate(Rule::Socket, what);
                 }
             },
             _ => match self.sole_running() {
                 Some(found) => found,
-                None => return,
+                None => {
+                    self.pending = Some(Pending::Message(record.clone()));
+                    return;
+                }
             },
         };
+        self.check_message(record, turn, id);
+    }
+
+    fn check_message(&mut self, record: &WsMessageRecord, turn: TurnId, id: RequestId) {
+        let conn = record.conn;
+        if let Some((carried, tokens)) = self.unplaced_ws.remove(&conn) {
+            let expected = tokens.get(&turn).cloned();
+            if carried != expected {
+                self.violate(
+                    Rule::TurnState,
+                    format!(
+                        "handshake {conn} of {turn} carried {carried:?}, expected {expected:?}"
+                    ),
+                );
+            }
+        }
+        self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
         let Some(req) = self.requests.get(&id).cloned() else {
             return;
@@ -656,15 +738,30 @@ impl Checker {
             );
         }
         match event {
+            ResponseEvent::Reconnecting { .. } | ResponseEvent::FallbackActivated { .. } => {
+                req.unvoided = 0;
+            }
+            ResponseEvent::RateLimits { .. }
+            | ResponseEvent::ModelsEtag { .. }
+            | ResponseEvent::ServerReasoningIncluded { .. } => {}
+            _ => req.unvoided += 1,
+        }
+        match event {
             ResponseEvent::OutputItemDone { item } => {
+                req.output_seen = true;
                 req.attempt_items.push(wire::item_json(item));
             }
+            _ if event.is_output() => req.output_seen = true,
             ResponseEvent::Reconnecting {
                 attempt,
                 max,
                 delay,
-                ..
+                reason,
             } => {
+                if req.output_seen && !rules.partial_retry {
+                    problems
+                        .push("retried after output with retry_after_partial_output off".into());
+                }
                 let expected_attempt = req.last_reconnect + 1;
                 req.last_reconnect = *attempt;
                 req.not_before = now.saturating_add(*delay);
@@ -677,7 +774,9 @@ impl Checker {
                         rules.stream_max
                     ));
                 }
-                if !delay_ok(rules, *attempt, *delay, requested) {
+                // A 401 after output voids it and refreshes at once, without backoff.
+                let refresh = delay.is_zero() && reason.ends_with("refreshing credentials");
+                if !refresh && !delay_ok(rules, *attempt, *delay, requested) {
                     problems.push(format!("delay {delay:?} out of bounds"));
                 }
             }
@@ -760,8 +859,29 @@ impl Checker {
         let now = self.now;
         match record {
             Telemetry::AttemptStarted { request, .. } => {
+                let turn = self.requests.get(request).map(|r| r.turn);
+                match (self.pending.take(), turn) {
+                    (Some(Pending::Post(record)), Some(turn)) => {
+                        self.check_post(&record, turn, *request);
+                    }
+                    (Some(Pending::Message(record)), Some(turn)) => {
+                        self.check_message(&record, turn, *request);
+                    }
+                    _ => {}
+                }
                 let rules = self.rules.clone();
+                let unvoided = self.requests.get(request).map_or(0, |r| r.unvoided);
+                if unvoided > 0 {
+                    self.violate(
+                        Rule::Retry,
+                        format!(
+                            "{request} started a new attempt after {unvoided} events of the \
+                             last one without Reconnecting to void them"
+                        ),
+                    );
+                }
                 if let Some(req) = self.requests.get_mut(request) {
+                    req.unvoided = 0;
                     req.attempts += 1;
                     req.attempt_items.clear();
                     let bound = (rules.stream_max + 2)
@@ -810,11 +930,8 @@ impl Checker {
                 if let Some(state) = self.ws.get_mut(conn) {
                     state.adopted = true;
                 }
-                let owner = match self.sole_running() {
-                    Some((t, id)) if t == *turn => Owner::Request(t, id),
-                    _ => Owner::Unknown,
-                };
-                self.conns.insert(*conn, owner);
+                let id = self.running_in_turn(*turn).unwrap_or(RequestId(0));
+                self.conns.insert(*conn, Owner::Request(*turn, id));
             }
             Telemetry::TurnStateCaptured { turn } => self.turn_state_captured(*turn),
             _ => {}
@@ -823,31 +940,42 @@ impl Checker {
 
     fn turn_state_captured(&mut self, turn: TurnId) {
         if let Some(old) = self.turn_token.get(&turn) {
-            let old = old.clone();
-            return self.violate(
-                Rule::TurnState,
-                format!("{turn} captured a second token (first was {old:?})"),
-            );
+            let what = format!("{turn} captured a second token (first was {old:?})");
+            return self.violate(Rule::TurnState, what);
         }
         let from_conn = self.input.conn;
-        let adopted = self
-            .preconnect_conn
-            .and_then(|c| self.ws.get(&c))
-            .and_then(|s| s.turn_state.clone());
-        let owner = from_conn.and_then(|c| self.conns.get(&c)).copied();
-        let token = match owner {
-            Some(Owner::Request(t, _)) if t == turn => self.input.token.clone(),
-            Some(Owner::Request(t, _)) => {
-                self.violate(
-                    Rule::TurnState,
-                    format!("{turn} captured a token sent to {t}"),
-                );
-                None
+        // The preconnect's own handshake completing while a turn waits on it.
+        let from_preconnect =
+            self.input.ws_opened && from_conn.is_some() && from_conn == self.preconnect_conn;
+        let token = if from_preconnect || self.input.start_request {
+            // Adoption: the token the preconnect's handshake brought.
+            self.preconnect_conn
+                .and_then(|c| self.ws.get(&c))
+                .and_then(|s| s.turn_state.clone())
+        } else {
+            match from_conn.and_then(|c| self.conns.get(&c)).copied() {
+                Some(Owner::Request(t, _)) if t != turn => {
+                    let what = format!("{turn} captured a token sent to {t}");
+                    self.violate(Rule::TurnState, what);
+                }
+                Some(Owner::Request(..)) => {}
+                // The connection is now known to belong to this turn.
+                _ => {
+                    if let (Some(conn), Some(id)) = (from_conn, self.running_in_turn(turn)) {
+                        self.conns.insert(conn, Owner::Request(turn, id));
+                    }
+                }
             }
-            _ if self.input.adoption_possible => adopted,
-            _ => self.input.token.clone(),
+            self.input.token.clone()
         };
         match token {
+            Some(token) if token.len() > self.rules.header_limit => self.violate(
+                Rule::TurnState,
+                format!(
+                    "{turn} captured a {}-byte token, over the bound",
+                    token.len()
+                ),
+            ),
             Some(token) => {
                 self.turn_token.insert(turn, token);
             }

@@ -33,6 +33,10 @@ pub struct FaultConfig {
     pub tricky_split_percent: u32,
     /// Chance that a good reply carries a new turn-state token.
     pub turn_state_percent: u32,
+    /// Chance that a new token is invalid (over the 4 KiB bound): it must never be sent.
+    pub bad_token_percent: u32,
+    /// Chance that an accepted WebSocket is later closed by the server on its own.
+    pub idle_close_percent: u32,
     /// Whether non-retryable errors (400, 404 on `POST`, usage limit, context window)
     /// are among the faults.
     pub fatal_errors: bool,
@@ -57,6 +61,8 @@ impl FaultConfig {
             byte_split_percent: 0,
             tricky_split_percent: 0,
             turn_state_percent: 0,
+            bad_token_percent: 0,
+            idle_close_percent: 0,
             fatal_errors: false,
             allow_426: false,
             idle_timeout: Duration::from_secs(300),
@@ -85,6 +91,12 @@ impl FaultConfig {
             byte_split_percent: if rng.chance(10) { 3 } else { 0 },
             tricky_split_percent: rng.range(0, 30) as u32,
             turn_state_percent: rng.range(0, 50) as u32,
+            bad_token_percent: if rng.chance(20) { 30 } else { 0 },
+            idle_close_percent: if rng.chance(30) {
+                rng.range(5, 40) as u32
+            } else {
+                0
+            },
             fatal_errors: rng.chance(40),
             allow_426: rng.chance(15),
             idle_timeout,
@@ -197,7 +209,12 @@ impl ServerFaults {
 
     fn token(&mut self) -> String {
         self.tokens += 1;
-        format!("ts-{:x}-{}", self.config.seed & 0xFFFF, self.tokens)
+        let token = format!("ts-{:x}-{}", self.config.seed & 0xFFFF, self.tokens);
+        if self.rng.chance(self.config.bad_token_percent) {
+            // Over the 4 KiB bound: the session must reject it and never send it.
+            return format!("{token}-{}", "x".repeat(5000));
+        }
+        token
     }
 
     fn slow_steps(&mut self) -> Vec<Step> {
@@ -217,8 +234,9 @@ impl ServerFaults {
             return self.good_http();
         }
         let fatal = self.config.fatal_errors;
-        let menu = if fatal { 19 } else { 15 };
+        let menu = if fatal { 21 } else { 17 };
         match self.rng.below(menu) {
+            19 | 20 => self.odd_completion(),
             0 => {
                 let secs = self.rng.range(0, 2);
                 Reply::error(429, "rate_limit_error", "rate_limit_exceeded", "slow down")
@@ -271,6 +289,7 @@ impl ServerFaults {
                 ev::created("resp-inc"),
                 ev::incomplete("resp-inc", "max_output_tokens"),
             ]),
+            15 | 16 if !fatal => self.odd_completion(),
             15 => Reply::error(400, "invalid_request_error", "invalid_value", "bad input"),
             16 => Reply::status(404, "not found"),
             17 => Reply::events([
@@ -279,6 +298,34 @@ impl ServerFaults {
             ]),
             _ => Reply::error(429, "usage_limit_reached", "usage_limit_reached", "limit")
                 .header("x-codex-primary-used-percent", "100"),
+        }
+    }
+
+    /// A WebSocket `error` frame with status 401 (an expired token), usually as the
+    /// first frame, sometimes mid-response.
+    fn ws_unauthorized(&mut self, k: usize) -> Reply {
+        let before = if self.rng.chance(70) { 0 } else { k };
+        Reply::with_steps(vec![
+            Step::ModelPrefix(before),
+            Step::Event(ev::ws_error(
+                401,
+                "invalid_request_error",
+                "token_expired",
+                "Your authentication token has expired.",
+                &[],
+            )),
+        ])
+    }
+
+    /// A completion the client must treat carefully: `response.completed` without a
+    /// usable id (a stream error, retried), or the legacy `response.done`.
+    fn odd_completion(&mut self) -> Reply {
+        if self.rng.chance(50) {
+            Reply::events([ev::created("resp-noid"), ev::completed("")])
+        } else {
+            let mut done = ev::completed("resp-legacy");
+            done["type"] = "response.done".into();
+            Reply::events([ev::created("resp-legacy"), done])
         }
     }
 
@@ -338,6 +385,14 @@ impl ServerFaults {
             headers.push(("x-reasoning-included".to_owned(), "true".to_owned()));
         }
         let delay = self.rng.millis(0, 30);
+        if self.rng.chance(self.config.idle_close_percent) {
+            let close_after = self.rng.millis(0, 5_000);
+            return Handshake::AcceptThenClose {
+                headers,
+                delay,
+                close_after,
+            };
+        }
         Handshake::Accept { headers, delay }
     }
 
@@ -355,13 +410,21 @@ impl ServerFaults {
             steps.push(Step::Model);
             return Reply::with_steps(steps);
         }
-        let menu = if self.config.fatal_errors { 12 } else { 10 };
+        let menu = if self.config.fatal_errors { 15 } else { 13 };
         let k = self.rng.range(0, 3) as usize;
         match self.rng.below(menu) {
-            0 => Reply::events([ev::ws_error_code(
-                "websocket_connection_limit_reached",
-                "Responses websocket connection limit reached (60 minutes).",
-            )])
+            12 if !self.config.fatal_errors => self.ws_unauthorized(k),
+            14 => self.ws_unauthorized(k),
+            10 | 11 if !self.config.fatal_errors => self.odd_completion(),
+            12 | 13 => self.odd_completion(),
+            0 => Reply::with_steps(vec![
+                // Usually the first frame of a request; sometimes mid-response.
+                Step::ModelPrefix(if self.rng.chance(70) { 0 } else { k }),
+                Step::Event(ev::ws_error_code(
+                    "websocket_connection_limit_reached",
+                    "Responses websocket connection limit reached (60 minutes).",
+                )),
+            ])
             .end(End::Close {
                 code: Some(1000),
                 reason: "limit".into(),

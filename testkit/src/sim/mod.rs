@@ -146,12 +146,25 @@ impl RequestOutcome {
 pub struct CallerEntry {
     /// When it was drained.
     pub at: Instant,
+    /// The number of the session input it followed.
+    pub step: u64,
     /// The turn.
     pub turn: TurnId,
     /// The request.
     pub request: RequestId,
     /// An event, or the failure.
     pub what: Result<ResponseEvent, ResponseError>,
+}
+
+/// A telemetry record with when it was drained.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimedTelemetry {
+    /// When.
+    pub at: Instant,
+    /// The number of the session input it followed.
+    pub step: u64,
+    /// The record.
+    pub record: Telemetry,
 }
 
 /// Simulator knobs.
@@ -214,7 +227,7 @@ pub struct Simulator {
     trace: Vec<String>,
     output_trace: Vec<String>,
     transcript: Vec<CallerEntry>,
-    telemetry: Vec<Telemetry>,
+    telemetry: Vec<TimedTelemetry>,
     logs: BTreeMap<RequestId, RequestLog>,
     checker: Checker,
     halted: Option<String>,
@@ -359,7 +372,7 @@ impl Simulator {
     }
 
     /// Every telemetry record, in order.
-    pub fn telemetry(&self) -> &[Telemetry] {
+    pub fn telemetry(&self) -> &[TimedTelemetry] {
         &self.telemetry
     }
 
@@ -447,6 +460,10 @@ impl Simulator {
     }
 
     /// Starts a turn.
+    ///
+    /// # Panics
+    /// When the session does not acknowledge the turn (it always does, unless the
+    /// simulation halted).
     pub fn start_turn_with(&mut self, options: TurnOptions) -> TurnId {
         match self.feed(Input::StartTurn(options)) {
             Ok(InputAck::TurnStarted(turn)) => turn,
@@ -454,7 +471,8 @@ impl Simulator {
         }
     }
 
-    /// Starts a request and returns at once.
+    /// Starts a request and returns at once; the session's refusal (an unknown turn, a
+    /// request already running in it) is returned as is.
     pub fn start_request(
         &mut self,
         turn: TurnId,
@@ -476,7 +494,13 @@ impl Simulator {
         }
     }
 
-    /// Starts a request and runs until it has its terminal outcome.
+    /// Starts a request and runs until it has its terminal outcome (or nothing more can
+    /// happen: then the outcome is [`Terminal::Unfinished`] and the checker reports it
+    /// at [`Simulator::finish`]).
+    ///
+    /// # Panics
+    /// When the session refuses the request: a test that means to provoke a refusal
+    /// calls [`Simulator::start_request`].
     pub fn run_request(&mut self, turn: TurnId, spec: RequestSpec) -> RequestOutcome {
         match self.start_request(turn, spec) {
             Ok(id) => self.run_until_done(id),
@@ -671,6 +695,7 @@ impl Simulator {
 
     fn route(&mut self, output: Output) {
         let now = self.now;
+        self.server.step = self.input_count;
         match output {
             Output::OpenHttp(open) => {
                 let emissions = self.server.on_open_http(now, &open);
@@ -722,6 +747,7 @@ impl Simulator {
                 }
                 self.transcript.push(CallerEntry {
                     at: now,
+                    step: self.input_count,
                     turn,
                     request,
                     what: Ok(event),
@@ -738,6 +764,7 @@ impl Simulator {
                 log.ended_at = Some(now);
                 self.transcript.push(CallerEntry {
                     at: now,
+                    step: self.input_count,
                     turn,
                     request,
                     what: Err(error),
@@ -745,7 +772,11 @@ impl Simulator {
             }
             Output::Telemetry(record) => {
                 self.checker.on_telemetry(&record);
-                self.telemetry.push(record);
+                self.telemetry.push(TimedTelemetry {
+                    at: now,
+                    step: self.input_count,
+                    record,
+                });
             }
             other => {
                 if self.halted.is_none() {

@@ -43,6 +43,9 @@ pub struct RequestPlan {
     pub instructions: Option<String>,
     /// Cancel it after this long, if still running.
     pub cancel_after: Option<Duration>,
+    /// Cancel by ending the turn instead of cancelling the request (later requests
+    /// of the turn are then refused and skipped).
+    pub cancel_by_ending_turn: bool,
 }
 
 /// One turn of a script.
@@ -75,8 +78,11 @@ pub struct SessionScript {
     pub faults: FaultConfig,
     /// Feed `Preconnect` at session start.
     pub preconnect: bool,
-    /// The turns.
+    /// The turns, one after the other.
     pub turns: Vec<TurnPlan>,
+    /// A turn that runs alongside all of them (its requests one after the other), so
+    /// that two turns have requests in flight at once.
+    pub background: Option<TurnPlan>,
 }
 
 impl SessionScript {
@@ -104,6 +110,7 @@ impl SessionScript {
             max_backoff: base.saturating_mul(rng.range(1, 20) as u32),
             fallback_cooldown: rng.chance(20).then(|| rng.millis(10_000, 120_000)),
             retry_after_partial_output: rng.chance(85),
+            request_compression: rng.chance(25),
             preconnect_max_idle: if rng.chance(20) {
                 rng.millis(30_000, 300_000)
             } else {
@@ -116,6 +123,7 @@ impl SessionScript {
         let turns = (0..rng.range(1, 3))
             .map(|_| random_turn(&mut rng, websockets))
             .collect();
+        let background = rng.chance(20).then(|| random_turn(&mut rng, websockets));
         SessionScript {
             seed,
             config,
@@ -124,6 +132,7 @@ impl SessionScript {
             faults,
             preconnect,
             turns,
+            background,
         }
     }
 }
@@ -143,6 +152,7 @@ fn random_turn(rng: &mut SplitMix64, websockets: bool) -> TurnPlan {
             },
             instructions: rng.chance(15).then(|| "be brief".to_owned()),
             cancel_after: rng.chance(5).then(|| rng.millis(0, 3_000)),
+            cancel_by_ending_turn: rng.chance(30),
         })
         .collect();
     TurnPlan {
@@ -195,7 +205,24 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
         sim.preconnect();
     }
     let mut counter = 0usize;
-    let (mut requests, mut succeeded, mut failed) = (0, 0, 0);
+    let mut tally = Tally::default();
+    let mut background = script.background.as_ref().map(|plan| Background {
+        turn: sim.start_turn_with(TurnOptions {
+            metadata: plan.metadata.clone(),
+        }),
+        plans: plan.requests.iter().cloned().collect(),
+        history: Vec::new(),
+        current: None,
+    });
+    let pump = |sim: &mut Simulator,
+                bg: &mut Option<Background>,
+                counter: &mut usize,
+                tally: &mut Tally| {
+        if let Some(bg) = bg.as_mut() {
+            bg.pump(sim, counter, tally);
+        }
+    };
+    pump(&mut sim, &mut background, &mut counter, &mut tally);
     for plan in &script.turns {
         sim.advance(plan.gap_before);
         if plan.preconnect_before {
@@ -207,47 +234,117 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
         let mut history: Vec<Value> = Vec::new();
         for request in &plan.requests {
             let (input, intended) = build_input(&request.input, &history, &mut counter);
-            let fields = RequestFields {
-                instructions: request.instructions.clone(),
-                ..RequestFields::new("gpt-sim")
-            };
-            let Ok(id) = sim.start_request(turn, RequestSpec { fields, input }) else {
+            let Ok(id) = sim.start_request(turn, spec(request, input)) else {
                 break;
             };
-            requests += 1;
+            tally.requests += 1;
             if let Some(delay) = request.cancel_after {
                 sim.advance(delay);
                 if sim
                     .outcome(id)
                     .is_some_and(|o| o.terminal == Terminal::Unfinished)
                 {
-                    let _ = sim.cancel(id);
+                    if request.cancel_by_ending_turn {
+                        let _ = sim.end_turn(turn);
+                    } else {
+                        let _ = sim.cancel(id);
+                    }
                 }
             }
             let outcome = sim.run_until_done(id);
-            match &outcome.terminal {
-                Terminal::Completed { .. } | Terminal::Incomplete { .. } => succeeded += 1,
-                Terminal::Failed(_) => failed += 1,
-                Terminal::Unfinished => {}
-            }
+            tally.count(&outcome);
             history = history_after(intended, &outcome);
+            pump(&mut sim, &mut background, &mut counter, &mut tally);
         }
         if plan.end_turn {
             let _ = sim.end_turn(turn);
+        }
+    }
+    while let Some(id) = background
+        .as_ref()
+        .and_then(|bg| bg.current.as_ref().map(|c| c.0))
+    {
+        sim.run_until_done(id);
+        pump(&mut sim, &mut background, &mut counter, &mut tally);
+        if sim
+            .outcome(id)
+            .is_some_and(|o| o.terminal == Terminal::Unfinished)
+        {
+            break;
         }
     }
     sim.run_until_idle();
     let violations = sim.finish();
     let report = RunReport {
         violations,
-        requests,
-        succeeded,
-        failed,
+        requests: tally.requests,
+        succeeded: tally.succeeded,
+        failed: tally.failed,
         inputs: sim.input_count(),
         virtual_time: sim.now() - turnwire_protocol::time::Instant::ZERO,
         fell_back: sim.session().websocket_disabled(),
     };
     (sim, report)
+}
+
+/// Outcome counts.
+#[derive(Default)]
+struct Tally {
+    requests: usize,
+    succeeded: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &RequestOutcome) {
+        match &outcome.terminal {
+            Terminal::Completed { .. } | Terminal::Incomplete { .. } => self.succeeded += 1,
+            Terminal::Failed(_) => self.failed += 1,
+            Terminal::Unfinished => {}
+        }
+    }
+}
+
+/// The request spec of a plan.
+fn spec(plan: &RequestPlan, input: RequestInput) -> RequestSpec {
+    let fields = RequestFields {
+        instructions: plan.instructions.clone(),
+        ..RequestFields::new("gpt-sim")
+    };
+    RequestSpec { fields, input }
+}
+
+/// The background turn: its remaining requests and the one in flight.
+struct Background {
+    turn: turnwire_protocol::session::TurnId,
+    plans: std::collections::VecDeque<RequestPlan>,
+    history: Vec<Value>,
+    current: Option<(turnwire_protocol::session::RequestId, Vec<Value>)>,
+}
+
+impl Background {
+    /// Notes the outcome of the request in flight, if it ended, and starts the next.
+    fn pump(&mut self, sim: &mut Simulator, counter: &mut usize, tally: &mut Tally) {
+        if let Some((id, intended)) = &self.current {
+            let Some(outcome) = sim.outcome(*id) else {
+                return;
+            };
+            if outcome.terminal == Terminal::Unfinished {
+                return;
+            }
+            tally.count(&outcome);
+            self.history = history_after(intended.clone(), &outcome);
+            self.current = None;
+        }
+        let Some(plan) = self.plans.pop_front() else {
+            return;
+        };
+        let (input, intended) = build_input(&plan.input, &self.history, counter);
+        if let Ok(id) = sim.start_request(self.turn, spec(&plan, input)) {
+            tally.requests += 1;
+            self.current = Some((id, intended));
+        }
+    }
 }
 
 fn new_items(n: usize, counter: &mut usize) -> Vec<Value> {

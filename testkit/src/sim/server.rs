@@ -207,6 +207,16 @@ pub enum Handshake {
         /// Response body.
         body: String,
     },
+    /// 101 like `Accept`, then the server closes the socket `close_after` later
+    /// (an idle close, or the server going away mid-use).
+    AcceptThenClose {
+        /// Handshake response headers.
+        headers: Vec<(String, String)>,
+        /// Time before the answer.
+        delay: Duration,
+        /// Time from the answer to the close frame.
+        close_after: Duration,
+    },
     /// The connect fails (transport error) with this message.
     Fail(String),
     /// No answer ever (the session's connect timeout must fire).
@@ -268,6 +278,9 @@ pub enum WsKind {
 pub struct HttpRecord {
     /// When it arrived (virtual).
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Its connection.
     pub conn: ConnId,
     /// Method.
@@ -291,6 +304,9 @@ pub struct HttpRecord {
 pub struct HandshakeRecord {
     /// When it arrived.
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Its connection.
     pub conn: ConnId,
     /// Full URI.
@@ -308,6 +324,9 @@ pub struct HandshakeRecord {
 pub struct WsMessageRecord {
     /// When it arrived.
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Its connection.
     pub conn: ConnId,
     /// The message JSON (`Null` when it did not parse).
@@ -330,6 +349,9 @@ pub struct WsMessageRecord {
 pub struct CloseRecord {
     /// When.
     pub at: Instant,
+    /// The number of the session input whose outputs produced it (orders records
+    /// of different kinds and caller events).
+    pub step: u64,
     /// Which.
     pub conn: ConnId,
 }
@@ -391,6 +413,8 @@ struct Held {
 struct WsConnState {
     open: bool,
     held: Option<Held>,
+    /// When the server closes the socket on its own.
+    closes_at: Option<Instant>,
 }
 
 /// Line ending used in SSE bodies.
@@ -426,6 +450,8 @@ pub struct FakeServer {
     recording: Recording,
     faults: Option<ServerFaults>,
     noted_delays: Vec<Duration>,
+    /// The number of the session input being handled; the simulator sets it.
+    pub(crate) step: u64,
     /// Line ending of SSE bodies.
     pub line_ending: LineEnding,
     /// Text of the default model's reply; `{n}` is replaced by the response number.
@@ -491,6 +517,7 @@ impl FakeServer {
             .extend(reply.requested_delays.iter().copied());
         self.recording.http.push(HttpRecord {
             at: now,
+            step: self.step,
             conn: open.conn,
             method: request.method().to_string(),
             uri: request.uri().to_string(),
@@ -514,12 +541,15 @@ impl FakeServer {
             },
         };
         let (status, response_headers) = match &answer {
-            Handshake::Accept { headers, .. } => (101, headers.clone()),
+            Handshake::Accept { headers, .. } | Handshake::AcceptThenClose { headers, .. } => {
+                (101, headers.clone())
+            }
             Handshake::Refuse { status, .. } => (*status, Vec::new()),
             Handshake::Fail(_) | Handshake::Hang => (0, Vec::new()),
         };
         self.recording.handshakes.push(HandshakeRecord {
             at: now,
+            step: self.step,
             conn,
             uri: open.request.uri().to_string(),
             headers: open.request.headers().clone(),
@@ -533,6 +563,7 @@ impl FakeServer {
                     WsConnState {
                         open: true,
                         held: None,
+                        closes_at: None,
                     },
                 );
                 vec![Emission {
@@ -542,6 +573,38 @@ impl FakeServer {
                         headers: header_map(&headers),
                     },
                 }]
+            }
+            Handshake::AcceptThenClose {
+                headers,
+                delay,
+                close_after,
+            } => {
+                let closes = delay.saturating_add(close_after);
+                self.ws_conns.insert(
+                    conn,
+                    WsConnState {
+                        open: true,
+                        held: None,
+                        closes_at: Some(now.saturating_add(closes)),
+                    },
+                );
+                vec![
+                    Emission {
+                        after: delay,
+                        input: Input::WsOpened {
+                            conn,
+                            headers: header_map(&headers),
+                        },
+                    },
+                    Emission {
+                        after: closes,
+                        input: Input::WsClosed {
+                            conn,
+                            code: Some(1001),
+                            reason: "going away".into(),
+                        },
+                    },
+                ]
             }
             Handshake::Refuse {
                 status,
@@ -574,11 +637,12 @@ impl FakeServer {
             ));
             return Vec::new();
         };
-        if !state.open {
+        if !state.open || state.closes_at.is_some_and(|at| now >= at) {
             // The server already closed this socket (its close is on the way to the
-            // client): the message is lost, as on a real network.
+            // client): the message is lost and the send fails.
             self.recording.ws_messages.push(WsMessageRecord {
                 at: now,
+                step: self.step,
                 conn,
                 kind: reconstruct(&json, None).0,
                 json,
@@ -587,7 +651,13 @@ impl FakeServer {
                 lost: true,
                 metadata_token: None,
             });
-            return Vec::new();
+            return vec![Emission {
+                after: Duration::ZERO,
+                input: Input::SendFailed {
+                    conn,
+                    message: "the peer closed the socket".into(),
+                },
+            }];
         }
         let held = state.held;
         let (kind, full_input) = reconstruct(&json, held.as_ref());
@@ -623,6 +693,7 @@ impl FakeServer {
         }
         self.recording.ws_messages.push(WsMessageRecord {
             at: now,
+            step: self.step,
             conn,
             json,
             kind,
@@ -639,7 +710,11 @@ impl FakeServer {
         if let Some(state) = self.ws_conns.get_mut(&conn) {
             state.open = false;
         }
-        self.recording.closes.push(CloseRecord { at: now, conn });
+        self.recording.closes.push(CloseRecord {
+            at: now,
+            step: self.step,
+            conn,
+        });
     }
 
     fn violation(&mut self, text: String) {
