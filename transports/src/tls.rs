@@ -2,10 +2,11 @@
 //! and any extra roots the caller trusts (a test server's certificate, a corporate CA).
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_rustls::TlsConnector;
 use rustls::RootCertStore;
+use rustls::client::Resumption;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::runtime::{BoxStream, Runtime};
@@ -37,20 +38,44 @@ impl TlsSettings {
 
     /// Builds the rustls client configuration.
     pub(crate) fn connector(&self) -> Result<TlsConnector, rustls::Error> {
-        let mut roots = RootCertStore::empty();
-        if self.webpki_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for cert in &self.extra_roots {
-            roots.add(cert.clone())?;
-        }
+        let roots = if self.extra_roots.is_empty() && self.webpki_roots {
+            shared_webpki_roots()
+        } else {
+            let mut roots = RootCertStore::empty();
+            if self.webpki_roots {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+            for cert in &self.extra_roots {
+                roots.add(cert.clone())?;
+            }
+            Arc::new(roots)
+        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        config.resumption = Resumption::in_memory_sessions(RESUMPTION_SERVERS);
         Ok(TlsConnector::from(Arc::new(config)))
     }
+}
+
+/// Server names whose TLS sessions a client keeps for resumption. A client talks to
+/// its one provider (HTTP and WebSocket on the same host); rustls's default of 256
+/// preallocates about 14 KiB per client.
+const RESUMPTION_SERVERS: usize = 8;
+
+/// The webpki roots as a trust store, built once and shared by every client that
+/// trusts exactly them (the default): about 8.6 KiB per client otherwise.
+fn shared_webpki_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            Arc::new(roots)
+        })
+        .clone()
 }
 
 /// Where a connection goes, read off a URL.

@@ -16,6 +16,11 @@ use turnwire_protocol::session::{Input, WsOpen};
 use crate::runtime::Runtime;
 use crate::tls::{Endpoint, open_stream};
 
+/// Bytes read from the socket at a time. tungstenite zero-fills this much of its read
+/// buffer before every read attempt (pending ones included) and keeps it resident, so
+/// its 128 KiB default cost a 128 KiB memset per poll and 128 KiB per idle socket.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// Runs the socket until it closes, fails, or the session drops `outbound`.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
@@ -74,6 +79,7 @@ async fn session(
         .await
         .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
     let mut socket =

@@ -78,8 +78,10 @@ pub struct Session {
     /// Set when the WebSocket→HTTP fallback activated (and when).
     ws_disabled_at: Option<Instant>,
     preconnect: Option<Preconnect>,
-    turns: BTreeMap<TurnId, Turn>,
-    requests: BTreeMap<RequestId, Request>,
+    // Values are boxed: a BTreeMap node has room for 11 entries, so unboxed a session
+    // with one turn held a 4 KiB node, and with one request a 6.3 KiB node more.
+    turns: BTreeMap<TurnId, Box<Turn>>,
+    requests: BTreeMap<RequestId, Box<Request>>,
     conns: BTreeMap<ConnId, ConnOwner>,
     refresh_pending: bool,
     outputs: VecDeque<Output>,
@@ -270,7 +272,7 @@ impl Session {
             self.ws_disabled_at = None;
         }
         let id = TurnId(self.turn_ids.next());
-        self.turns.insert(id, Turn::new(metadata));
+        self.turns.insert(id, Box::new(Turn::new(metadata)));
         id
     }
 
@@ -293,8 +295,10 @@ impl Session {
         let input_len = turn.set_input(spec.input);
         let id = RequestId(self.request_ids.next());
         turn.active = Some(id);
-        self.requests
-            .insert(id, Request::new(id, turn_id, spec.fields, input_len, now));
+        self.requests.insert(
+            id,
+            Box::new(Request::new(id, turn_id, spec.fields, input_len, now)),
+        );
         self.start_attempt(now, id);
         Ok(id)
     }

@@ -8,7 +8,9 @@ use tokio::time::Instant as StdInstant;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
+use async_tungstenite::tungstenite::protocol::{
+    CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -20,6 +22,11 @@ use crate::sim::Emission;
 
 /// Largest request body accepted (after decompression too).
 const MAX_BODY: usize = 64 << 20;
+
+/// Bytes read from a WebSocket at a time. tungstenite zero-fills this much of its read
+/// buffer before every read attempt; the server polls for a read before every frame it
+/// sends, so the 128 KiB default meant a 128 KiB memset per frame sent.
+const WS_READ_BUFFER: usize = 8 * 1024;
 
 /// Serves one connection until it ends.
 pub(crate) async fn serve<S>(mut stream: S, shared: Arc<Shared>, conn: ConnId, scheme: &'static str)
@@ -232,7 +239,8 @@ async fn websocket<S>(
             return shared.with_server(|server, now| server.on_close(now, conn));
         }
     }
-    let mut socket = WebSocketStream::from_raw_socket(stream, Role::Server, None).await;
+    let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
+    let mut socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     loop {
         let next = pending.front().map(|(at, _)| *at);
         let due = async {
