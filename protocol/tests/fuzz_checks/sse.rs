@@ -79,6 +79,7 @@ fn drain(decoder: &mut SseDecoder, limits: SseLimits, chunk: usize, frames: &mut
                 });
             }
             Ok(SseFrame::Comment) => frames.push(Rec::Comment),
+            Ok(other) => panic!("a frame kind this check does not know: {other:?}"),
             Err(error) if error.is_fatal() => {
                 frames.push(Rec::Error(error.clone()));
                 match decoder.next_frame() {
