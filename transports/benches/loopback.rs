@@ -31,7 +31,10 @@
 //! the reading future runs on the bench thread.
 //!
 //! After criterion's output a summary prints events/s, driver-versus-raw ratios,
-//! per-event driver overhead and first-event latencies, from the same samples.
+//! per-event driver overhead and first-event latencies, from the same samples, in
+//! wall-clock time and in CPU time of the whole process (all threads, the in-process
+//! servers' included). On a shared machine the CPU figures are the steadier ones:
+//! they leave out time spent waiting for a core.
 //!
 //! Run: `cargo bench -p turnwire-transports --bench loopback -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
