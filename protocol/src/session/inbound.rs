@@ -384,7 +384,8 @@ impl Session {
         let deadline = now.saturating_add(self.config.stream_idle_timeout);
         if let Some(req) = self.requests.get_mut(&id) {
             req.phase.touch(deadline);
-            req.stats.bytes += bytes as u64;
+            // Saturating: a driver may report any length (a binary frame's, say).
+            req.stats.bytes = req.stats.bytes.saturating_add(bytes as u64);
         }
     }
 
