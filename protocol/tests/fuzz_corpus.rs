@@ -158,6 +158,7 @@ mod regressions {
     use turnwire_protocol::request::RequestFields;
     use turnwire_protocol::session::{
         ConnId, Input, Output, RequestInput, RequestSpec, Session, SessionParams, TurnOptions,
+        UsageError,
     };
     use turnwire_protocol::{Config, Credentials, Instant, Now, ResponseEvent, UnixTime};
 
@@ -264,6 +265,35 @@ mod regressions {
                 }
             )),
             "the binary frame failed the WebSocket attempt: {outputs:?}"
+        );
+    }
+
+    /// Found by the session target: a text frame on a WebSocket whose handshake the
+    /// driver had not reported complete was decoded and acted on (it could even end
+    /// the request before its message was sent). Such a frame cannot happen; it is now
+    /// refused like body bytes before an HTTP head.
+    #[test]
+    fn a_frame_before_the_handshake_completed_is_refused() {
+        let (mut s, conn) = handshaking();
+        let text = r#"{"type":"response.completed","response":{"id":"resp_1"}}"#.to_owned();
+        let refused = s.handle_input(NOW, Input::WsText { conn, text });
+        assert!(
+            matches!(refused, Err(UsageError::UnexpectedInput { .. })),
+            "{refused:?}"
+        );
+        assert!(s.poll_output().is_none(), "a refused input queues nothing");
+        assert_eq!(s.running_requests(), 1);
+        for input in [Input::WsBinary { conn, len: 3 }, Input::WsActivity { conn }] {
+            assert!(s.handle_input(NOW, input).is_err());
+        }
+
+        let headers = http::HeaderMap::new();
+        s.handle_input(NOW, Input::WsOpened { conn, headers })
+            .unwrap();
+        let sent = drain(&mut s);
+        assert!(
+            sent.iter().any(|o| matches!(o, Output::SendWs { .. })),
+            "{sent:?}"
         );
     }
 }
