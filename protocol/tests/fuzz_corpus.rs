@@ -157,9 +157,10 @@ mod regressions {
     use turnwire_protocol::item::ResponseItem;
     use turnwire_protocol::request::RequestFields;
     use turnwire_protocol::session::{
-        Input, Output, RequestInput, RequestSpec, Session, SessionParams, TurnOptions,
+        ConnId, Input, Output, RequestInput, RequestSpec, Session, SessionParams, TurnOptions,
+        UsageError,
     };
-    use turnwire_protocol::{Config, Credentials, Instant, Now, UnixTime};
+    use turnwire_protocol::{Config, Credentials, Instant, Now, ResponseEvent, UnixTime};
 
     fn session(config: Config) -> Session {
         Session::new(SessionParams {
@@ -214,6 +215,85 @@ mod regressions {
         assert!(
             outputs.iter().any(|o| matches!(o, Output::Close { .. })),
             "the timed-out attempt was abandoned: {outputs:?}"
+        );
+    }
+
+    const NOW: Now = Now::new(Instant::ZERO, UnixTime::EPOCH);
+
+    /// A session on WebSocket (no preconnect, no retries) with one request whose
+    /// handshake is in flight; returns it with the request's connection.
+    fn handshaking() -> (Session, ConnId) {
+        let mut config = Config::new("https://api.test/v1");
+        config.websockets = true;
+        config.preconnect = Some(false);
+        config.stream_max_retries = 0;
+        config.request_max_retries = 0;
+        let mut s = session(config);
+        let turn = s.start_turn_with(NOW, TurnOptions::default()).unwrap();
+        s.start_request_with(NOW, turn, spec()).unwrap();
+        let conn = std::iter::from_fn(|| s.poll_output())
+            .find_map(|o| match o {
+                Output::OpenWs(open) => Some(open.conn),
+                _ => None,
+            })
+            .expect("the request opens a WebSocket");
+        (s, conn)
+    }
+
+    /// Found by the session target: the received-bytes count of an attempt overflowed
+    /// (a panic with overflow checks) when a binary frame reported `usize::MAX` bytes
+    /// after a text frame.
+    #[test]
+    fn a_binary_frame_of_usize_max_bytes_after_text_does_not_overflow() {
+        let (mut s, conn) = handshaking();
+        let headers = http::HeaderMap::new();
+        s.handle_input(NOW, Input::WsOpened { conn, headers })
+            .unwrap();
+        drain(&mut s);
+        let text = r#"{"type":"response.in_progress"}"#.to_owned();
+        s.handle_input(NOW, Input::WsText { conn, text }).unwrap();
+        drain(&mut s);
+        let len = usize::MAX;
+        s.handle_input(NOW, Input::WsBinary { conn, len }).unwrap();
+        let outputs = drain(&mut s);
+        assert!(
+            outputs.iter().any(|o| matches!(
+                o,
+                Output::Event {
+                    event: ResponseEvent::FallbackActivated { .. },
+                    ..
+                }
+            )),
+            "the binary frame failed the WebSocket attempt: {outputs:?}"
+        );
+    }
+
+    /// Found by the session target: a text frame on a WebSocket whose handshake the
+    /// driver had not reported complete was decoded and acted on (it could even end
+    /// the request before its message was sent). Such a frame cannot happen; it is now
+    /// refused like body bytes before an HTTP head.
+    #[test]
+    fn a_frame_before_the_handshake_completed_is_refused() {
+        let (mut s, conn) = handshaking();
+        let text = r#"{"type":"response.completed","response":{"id":"resp_1"}}"#.to_owned();
+        let refused = s.handle_input(NOW, Input::WsText { conn, text });
+        assert!(
+            matches!(refused, Err(UsageError::UnexpectedInput { .. })),
+            "{refused:?}"
+        );
+        assert!(s.poll_output().is_none(), "a refused input queues nothing");
+        assert_eq!(s.running_requests(), 1);
+        for input in [Input::WsBinary { conn, len: 3 }, Input::WsActivity { conn }] {
+            assert!(s.handle_input(NOW, input).is_err());
+        }
+
+        let headers = http::HeaderMap::new();
+        s.handle_input(NOW, Input::WsOpened { conn, headers })
+            .unwrap();
+        let sent = drain(&mut s);
+        assert!(
+            sent.iter().any(|o| matches!(o, Output::SendWs { .. })),
+            "{sent:?}"
         );
     }
 }

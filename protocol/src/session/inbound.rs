@@ -101,6 +101,14 @@ impl Session {
         conn: ConnId,
         input: Input,
     ) -> Result<(), UsageError> {
+        let frame = matches!(
+            input,
+            Input::WsText { .. } | Input::WsBinary { .. } | Input::WsActivity { .. }
+        );
+        if frame && !self.turn_socket_open(turn_id, conn) {
+            // The driver has not reported the handshake complete: no frame can come yet.
+            return Err(unexpected(conn, &input));
+        }
         let active = self.turns.get(&turn_id).and_then(|t| t.active);
         let request = active.filter(|id| {
             self.requests
@@ -196,6 +204,13 @@ impl Session {
             other => return Err(unexpected(conn, &other)),
         }
         Ok(())
+    }
+
+    /// True when `conn` is the turn's socket and its handshake completed.
+    fn turn_socket_open(&self, turn_id: TurnId, conn: ConnId) -> bool {
+        self.turns.get(&turn_id).is_some_and(|turn| {
+            matches!(&turn.socket, Some(TurnSocket::Open { conn: open, .. }) if *open == conn)
+        })
     }
 
     fn http_input(
@@ -384,7 +399,8 @@ impl Session {
         let deadline = now.saturating_add(self.config.stream_idle_timeout);
         if let Some(req) = self.requests.get_mut(&id) {
             req.phase.touch(deadline);
-            req.stats.bytes += bytes as u64;
+            // Saturating: a driver may report any length (a binary frame's, say).
+            req.stats.bytes = req.stats.bytes.saturating_add(bytes as u64);
         }
     }
 

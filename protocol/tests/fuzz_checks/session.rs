@@ -19,7 +19,8 @@
 //! - connections: each opened once with a fresh id, closed by the session at most
 //!   once; a message is sent only on a WebSocket the driver reported open and did not
 //!   report closed, and on a preconnected socket only after a turn adopted it; each
-//!   message is a JSON object of a request type;
+//!   message is a JSON object of a request type; a frame on a WebSocket whose
+//!   handshake the driver never reported complete is refused or ignored;
 //! - credentials never show in the `Debug` or `Display` text of any output.
 //!
 //! At the end of the script the harness lets time run to every deadline until the
@@ -248,6 +249,8 @@ enum Kind {
     WsOpened(ConnId),
     /// The driver reports the WebSocket gone (closed, failed, refused).
     WsGone(ConnId),
+    /// A frame or ping on a WebSocket.
+    Frame(ConnId),
     AuthAnswer,
     Timeout,
     Other,
@@ -262,6 +265,9 @@ fn kind_of(input: &Input) -> Kind {
         | Input::WsClosed { conn, .. }
         | Input::TransportError { conn, .. }
         | Input::SendFailed { conn, .. } => Kind::WsGone(*conn),
+        Input::WsText { conn, .. } | Input::WsBinary { conn, .. } | Input::WsActivity { conn } => {
+            Kind::Frame(*conn)
+        }
         Input::AuthRefreshed { .. } | Input::AuthRefreshFailed { .. } => Kind::AuthAnswer,
         Input::Timeout => Kind::Timeout,
         _ => Kind::Other,
@@ -379,6 +385,15 @@ impl Harness {
                 trace_line(format!("             out {output:?}"));
             }
             self.observe(&output, kind);
+        }
+        if let Kind::Frame(conn) = kind
+            && self.ws_conns.contains(&conn)
+            && !self.ws_open.contains(&conn)
+        {
+            assert_eq!(
+                count, 0,
+                "a frame on {conn}, whose handshake never completed, was acted on"
+            );
         }
         let bound = 64 + 32 * (running_before + 1) + 2 * size;
         assert!(
