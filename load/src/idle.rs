@@ -73,13 +73,21 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
         served.posts,
         served.ws_messages
     );
+    let (a, b) = if args.websocket() {
+        (
+            "client, open turn, preconnected socket",
+            "after one request, socket adopted by the turn",
+        )
+    } else {
+        ("client, open turn", "after one request")
+    };
     println!(
-        "  stage A (client, open turn, preconnected socket): RSS {} MiB, {:.1} KiB per session",
+        "  stage A ({a}): RSS {} MiB, {:.1} KiB per session",
         mib(stages.preconnected.rss),
         per(stages.preconnected)
     );
     println!(
-        "  stage B (after one request, socket adopted, idle): RSS {} MiB, {:.1} KiB per session",
+        "  stage B ({b}, idle): RSS {} MiB, {:.1} KiB per session",
         mib(stages.after_request.rss),
         per(stages.after_request)
     );
