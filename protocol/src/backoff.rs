@@ -1,8 +1,6 @@
 //! Retry delays (PROTOCOL.md sections 9.1 and 9.3): exponential backoff with seeded
 //! jitter in integer arithmetic, and the server-requested delay parsers.
 //!
-//! OWNER: codec helper "retry". The signatures below are the contract the session uses.
-//!
 //! Nothing here reads a clock or the OS: the wall-clock time for `Retry-After` dates
 //! and the jitter seed are inputs, so the same inputs always give the same delays.
 

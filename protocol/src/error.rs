@@ -1,8 +1,5 @@
 //! Errors a request can end with (PROTOCOL.md section 12) and their classification
 //! from HTTP error responses, `response.failed` events and WebSocket `error` frames.
-//!
-//! OWNER: codec helper "retry". The [`ResponseError`] enum is the contract the session
-//! uses; the `classify_*` functions are implemented in this module.
 
 use core::time::Duration;
 use serde::{Deserialize, Serialize};

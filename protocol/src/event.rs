@@ -1,9 +1,6 @@
 //! Server events: decoding one JSON event object (from an SSE `data` field or a
 //! WebSocket text frame) into a typed [`ServerEvent`], and the caller-facing
 //! [`ResponseEvent`] (PROTOCOL.md section 5).
-//!
-//! OWNER: codec helper "events". The types below are the contract the session uses;
-//! decoding is implemented in this module.
 
 use core::time::Duration;
 use serde::{Deserialize, Serialize};

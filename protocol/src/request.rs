@@ -2,8 +2,6 @@
 //! WebSocket handshake as `http::Request` values with every header, the
 //! `response.create` / `response.append` messages, and URL derivation.
 //!
-//! OWNER: codec helper "items". The signatures below are the contract the session uses.
-//!
 //! The full body and the `response.create` message are written by one serialisable
 //! struct of borrowed fields, straight into the output buffer: the input items are
 //! never copied into an intermediate JSON value, so a long history costs one pass.
