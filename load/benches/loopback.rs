@@ -36,7 +36,7 @@
 //! servers' included). On a shared machine the CPU figures are the steadier ones:
 //! they leave out time spent waiting for a core.
 //!
-//! Run: `cargo bench -p turnwire-transports --bench loopback -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p turnwire-load --bench loopback -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 
 #[path = "loopback/prerendered.rs"]
