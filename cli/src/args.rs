@@ -45,6 +45,7 @@ pub(crate) enum WsProtocolChoice {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub(crate) enum Command {
     /// Run a multi-turn session against an embedded loopback server and show every
     /// capability at work. Needs no account and no network.
@@ -58,11 +59,16 @@ pub(crate) enum Command {
     },
     /// Stream a conversation from a real or compatible server.
     Run(RunArgs),
-    /// Decode a captured SSE stream (or JSON lines) into caller events.
+    /// Decode a captured SSE stream (or JSON lines) into caller events. Exits 1 when a
+    /// response failed, the stream ended with an error event or without a terminal
+    /// event, or an event was malformed; 2 when the input cannot be read.
     Decode {
-        /// Input is one event JSON per line instead of SSE.
-        #[arg(long)]
+        /// Input is one event JSON per line (detected by itself when neither flag is given).
+        #[arg(long, conflicts_with = "sse")]
         jsonl: bool,
+        /// Input is Server-Sent Events (detected by itself when neither flag is given).
+        #[arg(long)]
+        sse: bool,
         /// The capture; `-` or absent for standard input.
         file: Option<PathBuf>,
     },
@@ -87,9 +93,13 @@ pub(crate) struct RunArgs {
     /// Base URL of the Responses API.
     #[arg(long, default_value = "https://api.openai.com/v1")]
     pub(crate) base_url: String,
-    /// API key; defaults to the OPENAI_API_KEY environment variable.
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    /// API key. Other users can read a command line: prefer --api-key-file or the
+    /// OPENAI_API_KEY environment variable, which is used when neither flag is given.
+    #[arg(long, conflicts_with = "api_key_file")]
     pub(crate) api_key: Option<String>,
+    /// A file holding the API key (a trailing newline is dropped).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) api_key_file: Option<PathBuf>,
     /// Async runtime.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) runtime: RuntimeChoice,
@@ -126,6 +136,10 @@ pub(crate) struct RunArgs {
     /// Record every input fed to the core to this file, for `turnwire replay`.
     #[arg(long)]
     pub(crate) record: Option<PathBuf>,
+    /// Stop recording (with a notice; the run goes on) before the record file would
+    /// grow past this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::record::DEFAULT_MAX_BYTES)]
+    pub(crate) record_max_bytes: u64,
     /// The prompt (one turn with one request), unless a script is given.
     pub(crate) prompt: Option<String>,
 }

@@ -6,6 +6,7 @@ mod args;
 mod conversation;
 mod decode;
 mod demo;
+mod logging;
 mod output;
 mod record;
 mod run;
@@ -23,10 +24,16 @@ use output::Printer;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Decode { jsonl, file } => {
-            decode::decode(jsonl, file.as_deref(), &mut Printer::stdout(true))
+        Command::Decode { jsonl, sse, file } => {
+            let format = match (jsonl, sse) {
+                (true, _) => Some(decode::Format::JsonLines),
+                (_, true) => Some(decode::Format::Sse),
+                _ => None,
+            };
+            decode::decode(format, file.as_deref(), &mut Printer::stdout(true))
         }
         Command::Replay { file } => {
             let mut printer = Printer::stdout(true);

@@ -35,24 +35,124 @@ struct Line {
     input: Input,
 }
 
-/// Starts a record file and returns the recorder hook that appends to it.
-pub(crate) fn recorder(path: &Path, header: &Header) -> Result<InputRecorder, String> {
-    let mut file = std::fs::File::create(path)
-        .map_err(|e| format!("cannot create record file {}: {e}", path.display()))?;
+/// The record file's size cap when `--record-max-bytes` is not given: 64 MiB.
+pub(crate) const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+
+/// Room kept under the cap for the line that says recording stopped.
+const STOP_LINE_ROOM: u64 = 256;
+
+/// The last line of a record file whose recording stopped early.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stopped {
+    /// Why, for people reading the file.
+    stopped: String,
+}
+
+/// Starts a record file that never grows past `max_bytes`, and returns the recorder
+/// hook that appends to it. When the next line would cross the cap, or a write fails,
+/// recording stops with a notice on standard error and a last line saying so; the run
+/// goes on, and the file holds only whole lines.
+pub(crate) fn recorder(
+    path: &Path,
+    header: &Header,
+    max_bytes: u64,
+) -> Result<InputRecorder, String> {
     let first = serde_json::to_string(header).map_err(|e| e.to_string())?;
-    writeln!(file, "{first}").map_err(|e| format!("cannot write record file: {e}"))?;
-    let file = Arc::new(Mutex::new(file));
+    let needed = first.len() as u64 + 1 + STOP_LINE_ROOM;
+    if needed > max_bytes {
+        return Err(format!(
+            "--record-max-bytes {max_bytes} leaves no room: a record file needs at least {needed} bytes"
+        ));
+    }
+    let file = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create record file {}: {e}", path.display()))?;
+    let mut writer = RecordWriter {
+        file,
+        path: path.display().to_string(),
+        written: 0,
+        max_bytes,
+        stopped: false,
+    };
+    writer
+        .write_line(&first)
+        .map_err(|e| format!("cannot write record file {}: {e}", writer.path))?;
+    let writer = Arc::new(Mutex::new(writer));
     Ok(Arc::new(move |now: &Now, input: &Input| {
-        if let (Ok(line), Ok(mut file)) = (
+        if let (Ok(line), Ok(mut writer)) = (
             serde_json::to_string(&Line {
                 now: *now,
                 input: input.clone(),
             }),
-            file.lock(),
+            writer.lock(),
         ) {
-            let _ = writeln!(file, "{line}");
+            writer.append(&line);
         }
     }))
+}
+
+/// Appends whole lines to a record file and keeps it under its cap.
+struct RecordWriter {
+    file: std::fs::File,
+    /// For notices.
+    path: String,
+    /// Bytes of whole lines in the file.
+    written: u64,
+    max_bytes: u64,
+    stopped: bool,
+}
+
+impl RecordWriter {
+    /// Appends `line` unless recording stopped; stops it when the line does not fit
+    /// or cannot be written.
+    fn append(&mut self, line: &str) {
+        if self.stopped {
+            return;
+        }
+        if self.written + line.len() as u64 + 1 + STOP_LINE_ROOM > self.max_bytes {
+            self.stop(&format!(
+                "the record file reached its size cap of {} bytes (--record-max-bytes)",
+                self.max_bytes
+            ));
+            return;
+        }
+        if let Err(err) = self.write_line(line) {
+            self.stop(&format!("writing the record file failed: {err}"));
+        }
+    }
+
+    /// Writes `line` and a newline in one call; on failure, cuts the file back to
+    /// its last whole line.
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match self.file.write_all(&bytes) {
+            Ok(()) => {
+                self.written += bytes.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                let _ = self.file.set_len(self.written);
+                Err(err)
+            }
+        }
+    }
+
+    fn stop(&mut self, why: &str) {
+        self.stopped = true;
+        eprintln!(
+            "turnwire: {why}; recording to {} stopped, the run goes on (a replay ends where the recording stopped)",
+            self.path
+        );
+        let stopped = Stopped {
+            stopped: why.chars().take(160).collect(),
+        };
+        if let Ok(line) = serde_json::to_string(&stopped)
+            && (line.len() as u64) < STOP_LINE_ROOM
+        {
+            let _ = self.write_line(&line);
+        }
+    }
 }
 
 /// Replays a record file and prints the caller events it reproduces, as
@@ -81,6 +181,10 @@ pub(crate) fn replay(path: &Path, printer: &mut Printer) -> Result<bool, String>
         let line = line.map_err(|e| e.to_string())?;
         if line.trim().is_empty() {
             continue;
+        }
+        if let Ok(Stopped { stopped }) = serde_json::from_str::<Stopped>(&line) {
+            eprintln!("turnwire: the recording stopped here ({stopped}); the replay ends with it");
+            break;
         }
         let Line { now, input } =
             serde_json::from_str(&line).map_err(|e| format!("record line {}: {e}", number + 2))?;

@@ -1,5 +1,7 @@
 //! `turnwire run`: a real client against a real or compatible server.
 
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,10 +27,15 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
         (None, None) => return Err("nothing to run: give a PROMPT or --script FILE".to_owned()),
     };
     let config = config(&args)?;
-    let key = match (&args.api_key, args.base_url.trim_end_matches('/') == OPENAI) {
-        (Some(key), _) if !key.is_empty() => key.clone(),
-        (_, true) => return Err("no API key: pass --api-key KEY or set OPENAI_API_KEY".to_owned()),
-        (_, false) => "unused".to_owned(),
+    let key = match (
+        api_key(&args)?,
+        args.base_url.trim_end_matches('/') == OPENAI,
+    ) {
+        (Some(key), _) => key,
+        (None, true) => {
+            return Err("no API key: set OPENAI_API_KEY or pass --api-key-file FILE".to_owned());
+        }
+        (None, false) => "unused".to_owned(),
     };
     let mut fields = RequestFields::new(script.model.clone().unwrap_or_else(|| args.model.clone()));
     fields.instructions = script
@@ -49,7 +56,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
             seed,
             auth_refreshable: false,
         };
-        options.recorder = Some(record::recorder(path, &header)?);
+        options.recorder = Some(record::recorder(path, &header, args.record_max_bytes)?);
     }
     let preconnect = args.transport != TransportChoice::Http && !args.no_preconnect;
     let mut printer = Printer::stdout(args.json);
@@ -66,6 +73,58 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The longest key file read; keys are far shorter.
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// The API key from `--api-key-file`, `--api-key` (with a warning: other users can
+/// read a command line) or `OPENAI_API_KEY`, in that order; `None` when none is set or
+/// it is empty. Errors never quote the file's contents.
+#[allow(clippy::disallowed_methods)] // the binary's edge: the user's environment is its input
+fn api_key(args: &RunArgs) -> Result<Option<String>, String> {
+    if let Some(path) = &args.api_key_file {
+        return read_key_file(path).map(Some);
+    }
+    if let Some(key) = &args.api_key {
+        eprintln!(
+            "turnwire: warning: --api-key on a command line is visible to other users of this machine; prefer --api-key-file FILE or OPENAI_API_KEY"
+        );
+        return Ok(Some(key.clone()).filter(|k| !k.is_empty()));
+    }
+    Ok(std::env::var("OPENAI_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty()))
+}
+
+/// Reads a key file: one line, the trailing newline (`\n` or `\r\n`) dropped.
+fn read_key_file(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open the API key file {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the API key file {}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_KEY_FILE {
+        return Err(format!(
+            "the API key file {} is larger than {MAX_KEY_FILE} bytes",
+            path.display()
+        ));
+    }
+    let key = text
+        .strip_suffix('\n')
+        .map(|k| k.strip_suffix('\r').unwrap_or(k))
+        .unwrap_or(&text);
+    if key.is_empty() {
+        return Err(format!("the API key file {} is empty", path.display()));
+    }
+    if key.contains(['\r', '\n']) {
+        return Err(format!(
+            "the API key file {} holds more than one line",
+            path.display()
+        ));
+    }
+    Ok(key.to_owned())
 }
 
 fn config(args: &RunArgs) -> Result<Config, String> {
@@ -95,13 +154,9 @@ fn config(args: &RunArgs) -> Result<Config, String> {
 /// A sentence that says what went wrong and what to try.
 fn hint(error: &Error, base_url: &str) -> String {
     match error {
-        Error::Response(ResponseError::Stream { message }) if message.starts_with("connect") => {
-            format!(
-                "could not reach the server at {base_url} ({message}); is it running, and is --base-url right?"
-            )
-        }
+        Error::Response(ResponseError::Stream { message }) => transport_hint(message, base_url),
         Error::Response(ResponseError::Unauthorized { .. }) => {
-            "the server refused the credentials (401): check --api-key or OPENAI_API_KEY".to_owned()
+            "the server refused the credentials (401): check the key (--api-key-file, --api-key or OPENAI_API_KEY)".to_owned()
         }
         Error::Response(ResponseError::Http { status: 404, .. }) => {
             format!(
@@ -109,5 +164,113 @@ fn hint(error: &Error, base_url: &str) -> String {
             )
         }
         other => format!("a request failed: {other}"),
+    }
+}
+
+/// What a transport failure was, from the driver's message: the server could not be
+/// reached (refused, unreachable, unknown name), it did not answer in time, the TLS
+/// handshake failed, or the exchange broke off or was malformed.
+fn transport_hint(message: &str, base_url: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    let connecting = lower.starts_with("connect ");
+    if lower.contains("timeout") || lower.contains("timed out") {
+        return format!("the server at {base_url} did not answer in time ({message})");
+    }
+    if connecting && UNREACHABLE.iter().any(|sign| lower.contains(sign)) {
+        return format!(
+            "could not reach the server at {base_url} ({message}); is it running, and is --base-url right?"
+        );
+    }
+    if connecting && base_url.starts_with("https:") {
+        return format!(
+            "the TLS handshake with the server at {base_url} failed ({message}); does it speak HTTPS, and is its certificate trusted?"
+        );
+    }
+    if connecting {
+        return format!("connecting to the server at {base_url} failed ({message})");
+    }
+    format!(
+        "the exchange with the server at {base_url} failed: the connection broke off or the reply was malformed ({message})"
+    )
+}
+
+/// Words in a connect error that mean no server answered at that address.
+const UNREACHABLE: &[&str] = &[
+    "connection refused",
+    "unreachable",
+    "no route to host",
+    "failed to lookup address",
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no such host",
+    "address not available",
+    "cannot assign requested address",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "http://127.0.0.1:9/v1";
+
+    #[test]
+    fn only_a_failed_connect_means_the_server_could_not_be_reached() {
+        let unreachable = [
+            "connect 127.0.0.1:9: Connection refused (os error 111)",
+            "connect 10.0.0.1:80: No route to host (os error 113)",
+            "connect 10.0.0.1:80: Network is unreachable (os error 101)",
+            "connect nowhere.invalid:80: failed to lookup address information: Name or service not known",
+        ];
+        for message in unreachable {
+            assert!(
+                transport_hint(message, URL).starts_with("could not reach the server"),
+                "{message}"
+            );
+        }
+        let reached = [
+            (
+                "connect timeout: no HTTP response head in time",
+                "did not answer in time",
+            ),
+            (
+                "connect timeout: WebSocket handshake took too long",
+                "did not answer in time",
+            ),
+            ("idle timeout waiting for SSE", "did not answer in time"),
+            (
+                "connect 127.0.0.1:9: Connection timed out (os error 110)",
+                "did not answer in time",
+            ),
+            (
+                "stream closed before response.completed",
+                "broke off or the reply was malformed",
+            ),
+            (
+                "reading the response: Connection reset by peer (os error 104)",
+                "broke off",
+            ),
+            ("invalid HTTP response head", "malformed"),
+        ];
+        for (message, wording) in reached {
+            let hint = transport_hint(message, URL);
+            assert!(!hint.contains("could not reach"), "{message}: {hint}");
+            assert!(hint.contains(wording), "{message}: {hint}");
+            assert!(hint.contains(message), "the detail is kept: {hint}");
+        }
+    }
+
+    #[test]
+    fn a_connect_error_over_https_that_is_no_refusal_is_the_tls_handshake() {
+        let hint = transport_hint(
+            "connect 127.0.0.1:9: received corrupt message of type InvalidContentType",
+            "https://127.0.0.1:9/v1",
+        );
+        assert!(hint.starts_with("the TLS handshake"), "{hint}");
+        let hint = transport_hint(
+            "connect 127.0.0.1:9: Connection refused (os error 111)",
+            "https://127.0.0.1:9/v1",
+        );
+        assert!(hint.starts_with("could not reach"), "{hint}");
     }
 }

@@ -285,29 +285,117 @@ fn decode_every_fixture_transcript() {
         .collect();
     files.sort();
     assert!(!files.is_empty());
+    let mut failed = 0;
     for file in files {
-        let jsonl = file.extension().is_some_and(|e| e == "txt");
-        let mut command = turnwire();
-        command.arg("decode");
-        if jsonl {
-            command.arg("--jsonl");
-        }
-        let output = run(command.arg(&file));
-        assert!(
-            output.status.success(),
-            "{}: {}",
-            file.display(),
-            stderr(&output)
-        );
+        // No format flag: SSE and JSON-lines captures are told apart by their content.
+        let output = run(turnwire().arg("decode").arg(&file));
         let lines = json_lines(&output);
         assert!(!lines.is_empty(), "{}", file.display());
         let last = kinds(&lines).last().copied().unwrap_or_default().to_owned();
-        assert!(
-            ["completed", "incomplete", "error"].contains(&last.as_str()),
-            "{} ends with {last}",
-            file.display()
+        match last.as_str() {
+            "completed" | "incomplete" => assert!(
+                output.status.success(),
+                "{}: {}",
+                file.display(),
+                stderr(&output)
+            ),
+            "error" => {
+                failed += 1;
+                assert_eq!(output.status.code(), Some(1), "{}", file.display());
+                // A failed response, an error event, or a capture cut before its
+                // terminal event (one fixture lacks the blank line that ends the last
+                // SSE event, so that event is never dispatched).
+                assert!(
+                    stderr(&output).contains("the response failed")
+                        || stderr(&output).contains("error event")
+                        || stderr(&output).contains("without a terminal event"),
+                    "{}: {}",
+                    file.display(),
+                    stderr(&output)
+                );
+            }
+            other => panic!("{} ends with {other}", file.display()),
+        }
+    }
+    assert!(failed > 0, "the fixtures include failed responses");
+}
+
+fn decode_text(name: &str, text: &str, flags: &[&str]) -> Output {
+    let dir = temp_dir("decode-text");
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    run(turnwire().arg("decode").args(flags).arg(&path))
+}
+
+const CREATED: &str = r#"{"type":"response.created","response":{"id":"r1"}}"#;
+const DELTA: &str = r#"{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"hi"}"#;
+const COMPLETED: &str = r#"{"type":"response.completed","response":{"id":"r1"}}"#;
+
+#[test]
+fn decode_tells_sse_from_json_lines_by_itself() {
+    let jsonl = format!("\n{CREATED}\n{DELTA}\n{COMPLETED}\n");
+    let sse =
+        format!("\u{feff}: hello\n\ndata: {CREATED}\n\ndata: {DELTA}\n\ndata: {COMPLETED}\n\n");
+    for (name, text) in [("a.jsonl", &jsonl), ("a.sse", &sse)] {
+        let output = decode_text(name, text, &[]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        assert_eq!(
+            kinds(&json_lines(&output)),
+            ["created", "output_text_delta", "completed"],
+            "{name}"
         );
     }
+    // The flags still override the guess: JSON lines read as SSE hold no event.
+    let forced = decode_text("b.jsonl", &jsonl, &["--sse"]);
+    assert_eq!(forced.status.code(), Some(1));
+    assert_eq!(kinds(&json_lines(&forced)), ["error"]);
+    let forced = decode_text("b.sse", &sse, &["--jsonl"]);
+    assert_eq!(forced.status.code(), Some(1));
+    assert!(stderr(&forced).contains("event 1"), "{}", stderr(&forced));
+}
+
+#[test]
+fn decode_exits_nonzero_and_says_why_when_the_response_did_not_complete() {
+    let failed = r#"{"type":"response.failed","response":{"id":"r1","status":"failed","error":{"code":"server_error","message":"boom"}}}"#;
+    let error = r#"{"type":"error","code":"rate_limit_exceeded","message":"slow down"}"#;
+    let cases = [
+        (
+            "failed",
+            format!("{CREATED}\n{DELTA}\n{failed}\n"),
+            "the response failed",
+        ),
+        (
+            "error",
+            format!("{CREATED}\n{DELTA}\n{error}\n"),
+            "the stream ended with an error event",
+        ),
+        (
+            "cut",
+            format!("data: {CREATED}\n\ndata: {DELTA}\n\n"),
+            "without a terminal event",
+        ),
+        ("empty", String::new(), "without a terminal event"),
+        // A second response that never ends spoils a first that completed.
+        (
+            "second-cut",
+            format!("{CREATED}\n{COMPLETED}\n{CREATED}\n{DELTA}\n"),
+            "without a terminal event",
+        ),
+    ];
+    for (name, text, why) in cases {
+        let output = decode_text(name, &text, &[]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stdout(&output));
+        assert!(stderr(&output).contains(why), "{name}: {}", stderr(&output));
+        assert_eq!(kinds(&json_lines(&output)).last(), Some(&"error"), "{name}");
+    }
+    let incomplete = r#"{"type":"response.incomplete","response":{"id":"r1","incomplete_details":{"reason":"max_output_tokens"}}}"#;
+    let output = decode_text("incomplete", &format!("{CREATED}\n{incomplete}\n"), &[]);
+    assert!(
+        output.status.success(),
+        "an incomplete response is an ending: {}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
 }
 
 #[test]
@@ -457,4 +545,238 @@ fn serve_prints_its_url_and_answers_requests() {
         .unwrap();
     assert!(log.contains("served 1 POSTs"), "{log}");
     let _ = std::io::stderr().flush();
+}
+
+#[test]
+fn run_reads_the_key_from_a_file_and_warns_about_a_key_on_the_command_line() {
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let dir = temp_dir("key-file");
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, "sk-from-the-file\r\n").unwrap();
+    let base = ["run", "--json", "--transport", "http", "--base-url"];
+    let output = run(turnwire()
+        .args(base)
+        .arg(server.base_url())
+        .arg("--api-key-file")
+        .arg(&key_file)
+        .arg("hi"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("visible"),
+        "no warning for a key file: {}",
+        stderr(&output)
+    );
+    assert_eq!(
+        server
+            .recording()
+            .post_header(0, "authorization")
+            .as_deref(),
+        Some("Bearer sk-from-the-file"),
+        "the trailing newline is dropped"
+    );
+
+    let output = run(turnwire().args(base).arg(server.base_url()).args([
+        "--api-key",
+        "sk-on-the-line",
+        "hi",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("visible to other users"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        server
+            .recording()
+            .post_header(1, "authorization")
+            .as_deref(),
+        Some("Bearer sk-on-the-line")
+    );
+
+    // The environment variable is used when no flag is given, without a warning.
+    let output = run(turnwire()
+        .env("OPENAI_API_KEY", "sk-from-the-env")
+        .args(base)
+        .arg(server.base_url())
+        .arg("hi"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("visible"), "{}", stderr(&output));
+    assert_eq!(
+        server
+            .recording()
+            .post_header(2, "authorization")
+            .as_deref(),
+        Some("Bearer sk-from-the-env")
+    );
+
+    // Both flags at once, an empty file and a missing one are refused before any request.
+    let output = run(turnwire()
+        .args(base)
+        .arg(server.base_url())
+        .args(["--api-key", "k", "--api-key-file"])
+        .arg(&key_file)
+        .arg("hi"));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    for (file, why) in [(&empty, "is empty"), (&dir.join("missing"), "cannot open")] {
+        let output = run(turnwire()
+            .args(base)
+            .arg(server.base_url())
+            .arg("--api-key-file")
+            .arg(file)
+            .arg("hi"));
+        assert_eq!(output.status.code(), Some(2));
+        assert!(stderr(&output).contains(why), "{}", stderr(&output));
+    }
+    assert_eq!(server.recording().posts(), 3);
+}
+
+#[test]
+fn rust_log_shows_diagnostics_on_stderr_without_the_key() {
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let key = "sk-trace-secret-4242";
+    let args = ["run", "--json", "--base-url"];
+    // WebSocket first (the default), so the handshake is logged too.
+    let output = run(turnwire()
+        .env("RUST_LOG", "trace")
+        .env("OPENAI_API_KEY", key)
+        .args(args)
+        .arg(server.base_url())
+        .arg("hi"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(
+        log.contains("TRACE")
+            && log.contains("turnwire.request")
+            && log.contains("attempt started"),
+        "RUST_LOG=trace shows the client's spans and events: {log}"
+    );
+    assert!(!log.contains(key), "the key never reaches the log");
+    assert!(!stdout(&output).contains(key));
+    assert_eq!(
+        server.recording().handshakes.len(),
+        1,
+        "it went over WebSocket"
+    );
+
+    // Off by default.
+    let output = run(turnwire()
+        .env_remove("RUST_LOG")
+        .env("OPENAI_API_KEY", key)
+        .args(args)
+        .arg(server.base_url())
+        .arg("hi"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_record_file_stops_at_its_size_cap_and_the_run_goes_on() {
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let dir = temp_dir("record-cap");
+    let script = write_script(&dir);
+    let record = dir.join("capped.record");
+    let cap = 4096;
+    let output = run(turnwire()
+        .args(["run", "--json", "--transport", "http", "--base-url"])
+        .arg(server.base_url())
+        .arg("--script")
+        .arg(&script)
+        .arg("--record")
+        .arg(&record)
+        .args(["--record-max-bytes", &cap.to_string()]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        kinds(&json_lines(&output))
+            .iter()
+            .filter(|k| **k == "completed")
+            .count(),
+        3,
+        "every request still ran"
+    );
+    assert!(
+        stderr(&output).contains("size cap of 4096 bytes"),
+        "{}",
+        stderr(&output)
+    );
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.len() <= cap, "{} bytes", text.len());
+    assert!(text.ends_with('\n'), "only whole lines");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(lines.len() > 2, "it recorded until the cap");
+    assert!(lines.last().unwrap()["stopped"].is_string());
+
+    let replayed = run(turnwire().arg("replay").arg(&record));
+    assert!(
+        stderr(&replayed).contains("the recording stopped here"),
+        "{}",
+        stderr(&replayed)
+    );
+
+    // A cap below the header's size is refused up front.
+    let output = run(turnwire()
+        .args(["run", "--transport", "http", "--base-url"])
+        .arg(server.base_url())
+        .arg("--record")
+        .arg(dir.join("tiny.record"))
+        .args(["--record-max-bytes", "100", "hi"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("leaves no room"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A TCP server on 127.0.0.1 that answers every connection with `reply` and closes it.
+fn canned_server(reply: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(reply);
+        }
+    });
+    port
+}
+
+#[test]
+fn run_says_what_a_failure_was_when_the_server_was_reached() {
+    // Plain HTTP spoken to an https URL: the TLS handshake fails.
+    let port = canned_server(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    let output = run(turnwire()
+        .args(["run", "--transport", "http", "--request-max-retries", "0"])
+        .args(["--stream-max-retries", "0", "--base-url"])
+        .arg(format!("https://127.0.0.1:{port}/v1"))
+        .arg("hi"));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("TLS handshake") && !stderr(&output).contains("could not reach"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A reply that is not HTTP: a protocol error.
+    let port = canned_server(b"SSH-2.0-not-http\r\n\r\n");
+    let output = run(turnwire()
+        .args(["run", "--transport", "http", "--request-max-retries", "0"])
+        .args(["--stream-max-retries", "0", "--base-url"])
+        .arg(format!("http://127.0.0.1:{port}/v1"))
+        .arg("hi"));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the reply was malformed")
+            && !stderr(&output).contains("could not reach"),
+        "{}",
+        stderr(&output)
+    );
 }
