@@ -6,11 +6,16 @@ use serde::{Deserialize, Serialize};
 use crate::limits::Limits;
 
 /// Which WebSocket request protocol the provider speaks.
+///
+/// [`WsProtocol::V2`] is what current servers speak. [`WsProtocol::V1`] is a legacy
+/// option: the reference client dropped `response.append` in March 2026, and turnwire
+/// keeps it only for compatible servers that still need it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum WsProtocol {
-    /// `response.append` carries just the new items (`OpenAI-Beta: responses_websockets=2026-02-04`).
+    /// Legacy: `response.append` carries just the new items
+    /// (`OpenAI-Beta: responses_websockets=2026-02-04`).
     V1,
     /// `response.create` with `previous_response_id` (`OpenAI-Beta: responses_websockets=2026-02-06`).
     #[default]
@@ -63,10 +68,33 @@ pub struct Config {
     pub query_params: Vec<(String, String)>,
     /// Whether the WebSocket transport may be used for this provider.
     pub websockets: bool,
-    /// WebSocket request protocol.
+    /// WebSocket request protocol: `V2` (the default) or the legacy `V1`.
     pub ws_protocol: WsProtocol,
     /// Whether to pre-open a WebSocket at session start; `None` follows `websockets`.
     pub preconnect: Option<bool>,
+    /// Whether to send the session's known prompt prefix with `generate: false` on the
+    /// session's socket ahead of the first request (PROTOCOL.md 8.2); `None` follows
+    /// `websockets`. Read it through [`Config::prewarm_enabled`]. The setting is
+    /// validated here; the session's socket slot is what acts on it.
+    #[serde(default)]
+    pub prewarm: Option<bool>,
+    /// How often a WebSocket idle in the session's slot is pinged; it is dropped when
+    /// no pong arrives within one interval (PROTOCOL.md 8.1). Must be positive. The
+    /// setting is validated here; the session's socket slot is what acts on it.
+    #[serde(default = "default_keepalive_interval")]
+    pub ws_keepalive_interval: Duration,
+    /// Consecutive WebSocket connects that get no HTTP answer at all (refused, reset,
+    /// TLS failure, timeout, proxy refusal) before the session falls back to HTTP
+    /// without spending the rest of the stream budget (PROTOCOL.md 10). At least 1;
+    /// clamped to [`MAX_RETRIES_CAP`]. The setting is validated here; the session's
+    /// fallback is what acts on it.
+    #[serde(default = "default_unreachable_fallback_after")]
+    pub ws_unreachable_fallback_after: u32,
+    /// Also send the underscore headers `session_id` and `thread_id` next to the
+    /// hyphenated `session-id` and `thread-id`, for older compatible servers (some
+    /// proxies drop underscore headers, so they are off by default; PROTOCOL.md 3.1).
+    #[serde(default)]
+    pub legacy_session_headers: bool,
     /// Retries of one `POST` until its status arrives (cap 100).
     pub request_max_retries: u32,
     /// Retries of one request's stream (cap 100).
@@ -103,6 +131,20 @@ pub struct Config {
 /// The highest accepted retry count; larger values are clamped to it.
 pub const MAX_RETRIES_CAP: u32 = 100;
 
+/// The default `ws_keepalive_interval`: 30 seconds.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The default `ws_unreachable_fallback_after`: two unanswered connects.
+pub const DEFAULT_UNREACHABLE_FALLBACK_AFTER: u32 = 2;
+
+fn default_keepalive_interval() -> Duration {
+    DEFAULT_KEEPALIVE_INTERVAL
+}
+
+fn default_unreachable_fallback_after() -> u32 {
+    DEFAULT_UNREACHABLE_FALLBACK_AFTER
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -111,6 +153,10 @@ impl Default for Config {
             websockets: false,
             ws_protocol: WsProtocol::V2,
             preconnect: None,
+            prewarm: None,
+            ws_keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            ws_unreachable_fallback_after: DEFAULT_UNREACHABLE_FALLBACK_AFTER,
+            legacy_session_headers: false,
             request_max_retries: 4,
             stream_max_retries: 5,
             stream_idle_timeout: Duration::from_secs(300),
@@ -143,6 +189,9 @@ pub enum ConfigError {
     /// Retries are on but the base delay is zero, which would retry in a tight loop.
     #[error("retry_base_delay is zero while retries are enabled")]
     ZeroBaseDelay,
+    /// A count that must be at least one is zero.
+    #[error("{0} must be at least 1")]
+    ZeroCount(&'static str),
     /// A limit is zero.
     #[error("limit {0} must be greater than zero")]
     ZeroLimit(&'static str),
@@ -165,8 +214,16 @@ impl Config {
         self.websockets && self.preconnect.unwrap_or(self.websockets)
     }
 
+    /// Whether a prewarm is wanted: the explicit setting, else `websockets`; never
+    /// without `websockets`.
+    pub fn prewarm_enabled(&self) -> bool {
+        self.websockets && self.prewarm.unwrap_or(self.websockets)
+    }
+
     /// Checks and normalises the configuration: trims a trailing `/` from the base URL,
-    /// clamps retry counts to [`MAX_RETRIES_CAP`], and rejects values that cannot work.
+    /// clamps retry counts and `ws_unreachable_fallback_after` to [`MAX_RETRIES_CAP`],
+    /// and rejects values that cannot work (zero durations, a zero
+    /// `ws_unreachable_fallback_after`, invalid header values).
     /// Called by the session constructor; callers may call it early to report errors.
     pub fn validate(mut self) -> Result<Config, ConfigError> {
         while self.base_url.ends_with('/') {
@@ -185,10 +242,16 @@ impl Config {
         }
         self.request_max_retries = self.request_max_retries.min(MAX_RETRIES_CAP);
         self.stream_max_retries = self.stream_max_retries.min(MAX_RETRIES_CAP);
+        if self.ws_unreachable_fallback_after == 0 {
+            return Err(ConfigError::ZeroCount("ws_unreachable_fallback_after"));
+        }
+        self.ws_unreachable_fallback_after =
+            self.ws_unreachable_fallback_after.min(MAX_RETRIES_CAP);
         for (name, value) in [
             ("stream_idle_timeout", self.stream_idle_timeout),
             ("connect_timeout", self.connect_timeout),
             ("preconnect_max_idle", self.preconnect_max_idle),
+            ("ws_keepalive_interval", self.ws_keepalive_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));
@@ -265,6 +328,66 @@ mod tests {
         assert_eq!(c.preconnect_max_idle, Duration::from_secs(3300));
         assert!(!c.websockets && !c.preconnect_enabled());
         assert_eq!(c.ws_protocol, WsProtocol::V2);
+        assert_eq!(c.prewarm, None);
+        assert!(!c.prewarm_enabled());
+        assert_eq!(c.ws_keepalive_interval, Duration::from_secs(30));
+        assert_eq!(c.ws_unreachable_fallback_after, 2);
+        assert!(!c.legacy_session_headers);
+    }
+
+    #[test]
+    fn revision_2_settings_are_validated() {
+        let c = Config {
+            ws_keepalive_interval: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration("ws_keepalive_interval"))
+        );
+        let c = Config {
+            ws_unreachable_fallback_after: 0,
+            ..Config::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroCount("ws_unreachable_fallback_after"))
+        );
+        let c = Config {
+            ws_unreachable_fallback_after: 1000,
+            ..Config::default()
+        };
+        assert_eq!(c.validate().unwrap().ws_unreachable_fallback_after, 100);
+    }
+
+    #[test]
+    fn settings_missing_from_an_older_serialised_config_take_their_defaults() {
+        let mut json = serde_json::to_value(Config::default()).unwrap();
+        let object = json.as_object_mut().unwrap();
+        for name in [
+            "prewarm",
+            "ws_keepalive_interval",
+            "ws_unreachable_fallback_after",
+            "legacy_session_headers",
+        ] {
+            assert!(object.remove(name).is_some(), "{name} is serialised");
+        }
+        let back: Config = serde_json::from_value(json).unwrap();
+        assert_eq!(back, Config::default());
+    }
+
+    #[test]
+    fn prewarm_follows_websockets_unless_set() {
+        let mut c = Config {
+            websockets: true,
+            ..Config::default()
+        };
+        assert!(c.prewarm_enabled());
+        c.prewarm = Some(false);
+        assert!(!c.prewarm_enabled());
+        c.websockets = false;
+        c.prewarm = Some(true);
+        assert!(!c.prewarm_enabled());
     }
 
     #[test]
