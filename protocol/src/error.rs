@@ -97,6 +97,14 @@ pub enum ResponseError {
     /// The caller cancelled the request.
     #[error("cancelled")]
     Cancelled,
+    /// A successful response came with a `Content-Encoding` other than `identity`
+    /// (requests ask for `identity`, PROTOCOL.md section 3.3). Not retried: the
+    /// server would compress the retry too.
+    #[error("the server sent content-encoding {encoding:?}, which turnwire does not decode")]
+    UnsupportedContentEncoding {
+        /// The codings other than `identity`, as the server named them.
+        encoding: String,
+    },
 }
 
 /// An error with what the retry layers need to know about it.

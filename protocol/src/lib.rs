@@ -24,9 +24,10 @@
 //! ## The codecs
 //!
 //! Each is a small module usable (and fuzzable) alone: [`sse`] (event-stream framing),
-//! [`event`] (server events), [`item`] and [`request`] (what goes on the wire),
-//! [`headers`] (turn state, rate limits), [`error`] (classification) and [`backoff`]
-//! (retry delays).
+//! [`http1`] (the HTTP/1.1 client codec: requests out, responses in), [`event`]
+//! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
+//! (turn state, rate limits), [`error`] (classification) and [`backoff`] (retry
+//! delays).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod headers;
+pub mod http1;
 pub mod item;
 pub mod limits;
 pub mod request;

@@ -8,9 +8,9 @@ use futures_channel::mpsc;
 use futures_rustls::TlsConnector;
 use futures_util::SinkExt;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use turnwire_protocol::http1::{Part, ResponseDecoder, encode_request};
 use turnwire_protocol::session::{HttpOpen, Input};
 
-use crate::http1::{Part, ResponseDecoder, encode_request};
 use crate::runtime::Runtime;
 use crate::tls::{Endpoint, open_stream};
 
@@ -63,7 +63,7 @@ async fn exchange(
         .await
         .map_err(|e| format!("sending the request: {e}"))?;
 
-    let mut decoder = ResponseDecoder::new();
+    let mut decoder = ResponseDecoder::default();
     let mut parts = Vec::new();
     let mut buf = vec![0u8; READ_SIZE];
     loop {
@@ -78,13 +78,15 @@ async fn exchange(
         };
         for part in parts.drain(..) {
             let input = match part {
-                Part::Head { status, headers } => Input::HttpResponse {
+                Part::Head(head) => Input::HttpResponse {
                     conn,
-                    status,
-                    headers,
+                    status: head.status,
+                    headers: head.headers,
                 },
                 Part::Data(data) => Input::HttpBody { conn, data },
                 Part::End => Input::HttpEnd { conn },
+                // A part kind this driver does not know yet cannot be reported.
+                _ => continue,
             };
             inputs.send(input).await.map_err(|_| String::new())?;
         }

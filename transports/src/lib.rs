@@ -1,9 +1,9 @@
 //! # turnwire-transports
 //!
 //! The turnwire driver, written once over a small [`Runtime`] trait: it carries out
-//! the sans-IO core's outputs with HTTP/1.1 (a small codec of its own), WebSocket (async-tungstenite) and
-//! TLS (rustls with the ring provider), and feeds every result back. The runtime
-//! crates (`turnwire-tokio`, `turnwire-smol`) plug a runtime in.
+//! the sans-IO core's outputs with HTTP/1.1 (the core's `http1` codec), WebSocket
+//! (async-tungstenite) and TLS (rustls with the ring provider), and feeds every result
+//! back. The runtime crates (`turnwire-tokio`, `turnwire-smol`) plug a runtime in.
 //!
 //! ```ignore
 //! let client = turnwire_tokio::client(ClientOptions::new(config, ApiKey::new(key)))?;
@@ -19,7 +19,6 @@ mod client;
 mod delivery;
 mod driver;
 mod error;
-mod http1;
 mod http_conn;
 mod runtime;
 mod tls;

@@ -12,6 +12,7 @@ use super::{ConnId, ConnOwner, RequestId, Session, TurnId};
 use crate::error::{self, Classified, ResponseError};
 use crate::event::{self, ResponseEvent, ServerEvent};
 use crate::headers;
+use crate::http1;
 use crate::sse::{SseDecoder, SseError, SseFrame, SseLimits};
 use crate::time::Instant;
 
@@ -287,6 +288,14 @@ impl Session {
     ) {
         let idle = now.saturating_add(self.config.stream_idle_timeout);
         if (200..300).contains(&status) {
+            // A body in an encoding the client did not ask for cannot be read, and a
+            // server that compressed it once will do so again: not retried.
+            if let Err(unsupported) = http1::content_encoding(&headers) {
+                let error = ResponseError::UnsupportedContentEncoding {
+                    encoding: unsupported.encoding,
+                };
+                return self.fail_attempt(now, id, terminal(error), FailureLayer::Request);
+            }
             let limits = &self.config.limits;
             let sse = SseDecoder::new(SseLimits {
                 max_line: limits.sse_line,
