@@ -8,13 +8,12 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use bytes::Bytes;
 use futures_channel::mpsc;
-use futures_rustls::TlsConnector;
 use futures_util::future::{Either, select};
 use futures_util::{SinkExt, StreamExt};
 use turnwire_protocol::session::{Input, WsOpen};
 
+use crate::connect::{Connector, Endpoint};
 use crate::runtime::Runtime;
-use crate::tls::{Endpoint, open_stream};
 
 /// Bytes read from the socket at a time. tungstenite zero-fills this much of its read
 /// buffer before every read attempt (pending ones included) and keeps it resident, so
@@ -24,7 +23,7 @@ const READ_BUFFER: usize = 8 * 1024;
 /// Runs the socket until it closes, fails, or the session drops `outbound`.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
-    tls: TlsConnector,
+    connector: Arc<Connector>,
     open: WsOpen,
     max_message: usize,
     mut inputs: mpsc::Sender<Input>,
@@ -33,7 +32,7 @@ pub(crate) async fn run(
     let conn = open.conn;
     if let Err(message) = session(
         runtime.as_ref(),
-        &tls,
+        &connector,
         open,
         max_message,
         &mut inputs,
@@ -48,7 +47,7 @@ pub(crate) async fn run(
 
 async fn session(
     runtime: &dyn Runtime,
-    tls: &TlsConnector,
+    connector: &Connector,
     open: WsOpen,
     max_message: usize,
     inputs: &mut mpsc::Sender<Input>,
@@ -75,9 +74,10 @@ async fn session(
         );
     }
     let request = http::Request::from_parts(parts, ());
-    let stream = open_stream(runtime, tls, &endpoint)
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
+    let stream = match connector.open(runtime, &endpoint).await {
+        Ok(stream) => stream,
+        Err(err) => return send(inputs, err.into_input(conn)).await,
+    };
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(max_message))
