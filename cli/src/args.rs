@@ -126,6 +126,19 @@ pub(crate) struct RunArgs {
     /// Record every input fed to the core to this file, for `turnwire replay`.
     #[arg(long)]
     pub(crate) record: Option<PathBuf>,
+    /// HTTP proxy for every connection: http://[user:pass@]host:port. Defaults to
+    /// HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (lower-case forms first) for the base URL's
+    /// scheme.
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
+    /// Hosts that bypass the proxy, comma-separated: names (with their subdomains),
+    /// .domain suffixes, IP addresses, or * for all. Defaults to NO_PROXY.
+    #[arg(long, value_name = "HOSTS")]
+    pub(crate) no_proxy: Option<String>,
+    /// Also trust the CA certificates in this PEM file (repeatable), besides the
+    /// platform's roots and SSL_CERT_FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Vec<PathBuf>,
     /// The prompt (one turn with one request), unless a script is given.
     pub(crate) prompt: Option<String>,
 }
