@@ -140,6 +140,19 @@ pub(crate) struct RunArgs {
     /// grow past this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = crate::record::DEFAULT_MAX_BYTES)]
     pub(crate) record_max_bytes: u64,
+    /// HTTP proxy for every connection: http://[user:pass@]host:port. Defaults to
+    /// HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (lower-case forms first) for the base URL's
+    /// scheme.
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
+    /// Hosts that bypass the proxy, comma-separated: names (with their subdomains),
+    /// .domain suffixes, IP addresses, or * for all. Defaults to NO_PROXY.
+    #[arg(long, value_name = "HOSTS")]
+    pub(crate) no_proxy: Option<String>,
+    /// Also trust the CA certificates in this PEM file (repeatable), besides the
+    /// platform's roots and SSL_CERT_FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Vec<PathBuf>,
     /// The prompt (one turn with one request), unless a script is given.
     pub(crate) prompt: Option<String>,
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use turnwire_protocol::{Config, RequestFields, ResponseError, WsProtocol};
 use turnwire_transports::{
-    ApiKey, Client, ClientOptions, Error, random_conversation_id, random_seed,
+    ApiKey, Client, ClientOptions, Error, NoProxy, Proxy, TlsSettings, random_conversation_id,
+    random_seed,
 };
 
 use crate::args::{RunArgs, TransportChoice, WsProtocolChoice};
@@ -48,6 +49,9 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut options = ClientOptions::new(config.clone(), ApiKey::new(key));
     options.conversation_id = Some(conversation_id.clone());
     options.seed = Some(seed);
+    let env = |name: &str| std::env::var(name).ok();
+    options.proxy = proxy(&args, env)?;
+    options.tls = trust(&args, env)?;
     if let Some(path) = &args.record {
         let header = Header {
             turnwire_record: 1,
@@ -151,9 +155,64 @@ fn config(args: &RunArgs) -> Result<Config, String> {
     })
 }
 
+/// The proxy setting: `--proxy URL`, else the proxy variables for the base URL's
+/// scheme; `--no-proxy HOSTS` replaces the `NO_PROXY` list.
+fn proxy(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<Option<Proxy>, String> {
+    let no_proxy_env = || {
+        ["no_proxy", "NO_PROXY"]
+            .into_iter()
+            .filter_map(&env)
+            .find(|v| !v.trim().is_empty())
+            .unwrap_or_default()
+    };
+    let proxy = match &args.proxy {
+        Some(url) => {
+            let proxy = Proxy::new(url).map_err(|e| format!("--proxy: {e}"))?;
+            Some(proxy.with_no_proxy(NoProxy::parse(&no_proxy_env())))
+        }
+        None => {
+            Proxy::from_env(&args.base_url, &env).map_err(|e| format!("proxy variable: {e}"))?
+        }
+    };
+    Ok(match (&args.no_proxy, proxy) {
+        (Some(list), Some(proxy)) => Some(proxy.with_no_proxy(NoProxy::parse(list))),
+        (_, proxy) => proxy,
+    })
+}
+
+/// The trust policy: the platform's roots, plus `SSL_CERT_FILE` when set, plus every
+/// `--ca-cert FILE`.
+fn trust(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<TlsSettings, String> {
+    let mut tls = TlsSettings::default();
+    if let Some(file) = env("SSL_CERT_FILE").filter(|f| !f.trim().is_empty()) {
+        tls = tls
+            .with_ca_file(file.trim())
+            .map_err(|e| format!("SSL_CERT_FILE: {e}"))?;
+    }
+    for file in &args.ca_cert {
+        tls = tls
+            .with_ca_file(file)
+            .map_err(|e| format!("--ca-cert: {e}"))?;
+    }
+    Ok(tls)
+}
+
 /// A sentence that says what went wrong and what to try.
 fn hint(error: &Error, base_url: &str) -> String {
     match error {
+        Error::Response(ResponseError::Certificate { host, reason }) => format!(
+            "certificate error: the certificate of {host} did not verify ({reason}); if a private or corporate CA signed it, pass --ca-cert FILE or set SSL_CERT_FILE"
+        ),
+        Error::Response(ResponseError::Proxy {
+            proxy,
+            status: Some(401 | 407),
+            ..
+        }) => format!(
+            "proxy error: {proxy} refused the credentials; check the user and password in --proxy or the proxy variable"
+        ),
+        Error::Response(ResponseError::Proxy { proxy, message, .. }) => format!(
+            "proxy error: {proxy} {message}; check --proxy, HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY"
+        ),
         Error::Response(ResponseError::Stream { message }) => transport_hint(message, base_url),
         Error::Response(ResponseError::Unauthorized { .. }) => {
             "the server refused the credentials (401): check the key (--api-key-file, --api-key or OPENAI_API_KEY)".to_owned()

@@ -105,6 +105,25 @@ pub enum ResponseError {
         /// The codings other than `identity`, as the server named them.
         encoding: String,
     },
+    /// The proxy refused or botched the tunnel (PROTOCOL.md 3.3). Names the proxy,
+    /// never its credentials; the status is the proxy's, not the origin's.
+    #[error("proxy error: {proxy} {message}")]
+    Proxy {
+        /// The proxy as `scheme://host:port`.
+        proxy: String,
+        /// The status the proxy refused the `CONNECT` with, when it answered one.
+        status: Option<u16>,
+        /// What happened, for people.
+        message: String,
+    },
+    /// A server certificate did not verify (PROTOCOL.md 3.3).
+    #[error("certificate error: invalid peer certificate for {host}: {reason}")]
+    Certificate {
+        /// The host the certificate was checked against.
+        host: String,
+        /// Why it was refused (`UnknownIssuer`, `Expired`, …).
+        reason: String,
+    },
 }
 
 /// An error with what the retry layers need to know about it.

@@ -33,6 +33,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod event;
 pub mod headers;

@@ -72,11 +72,18 @@ impl Runtime for SmolRuntime {
 
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<BoxStream>> {
         Box::pin(async move {
-            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
+            let stream = tcp_connect(&host, port).await?;
             Ok(Box::new(stream) as BoxStream)
         })
     }
+}
+
+/// A TCP connection to `host:port` with `TCP_NODELAY` set: the driver writes whole
+/// requests and frames, so Nagle's algorithm would only delay them.
+async fn tcp_connect(host: &str, port: u16) -> io::Result<smol::net::TcpStream> {
+    let stream = smol::net::TcpStream::connect((host, port)).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 #[derive(Debug)]
@@ -89,5 +96,18 @@ impl AsyncTimer for SmolTimer {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_have_nodelay_set() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        let stream = smol::block_on(tcp_connect("127.0.0.1", port)).expect("connects");
+        assert!(stream.nodelay().expect("reads TCP_NODELAY"));
     }
 }

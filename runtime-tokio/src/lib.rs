@@ -69,11 +69,18 @@ impl Runtime for TokioRuntime {
 
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<BoxStream>> {
         Box::pin(async move {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
+            let stream = tcp_connect(&host, port).await?;
             Ok(Box::new(Compat(stream)) as BoxStream)
         })
     }
+}
+
+/// A TCP connection to `host:port` with `TCP_NODELAY` set: the driver writes whole
+/// requests and frames, so Nagle's algorithm would only delay them.
+async fn tcp_connect(host: &str, port: u16) -> io::Result<tokio::net::TcpStream> {
+    let stream = tokio::net::TcpStream::connect((host, port)).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 #[derive(Debug)]
@@ -123,5 +130,24 @@ impl futures_io::AsyncWrite for Compat {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().0), cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_have_nodelay_set() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let stream = runtime
+            .block_on(tcp_connect("127.0.0.1", port))
+            .expect("connects");
+        assert!(stream.nodelay().expect("reads TCP_NODELAY"));
     }
 }

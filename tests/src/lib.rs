@@ -22,6 +22,7 @@
 pub mod auth;
 pub mod fingerprint;
 pub mod harness;
+pub mod proxy;
 pub mod scenario;
 pub mod table;
 

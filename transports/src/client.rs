@@ -10,70 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_channel::mpsc;
 use futures_util::Stream;
-use turnwire_protocol::session::{Input, RequestInput, RequestSpec, Telemetry, TurnOptions};
-use turnwire_protocol::{Config, Now, RequestFields, ResponseEvent, ResponseItem};
+use turnwire_protocol::session::{RequestInput, RequestSpec, TurnOptions};
+use turnwire_protocol::{RequestFields, ResponseEvent, ResponseItem};
 
-use crate::auth::AuthProvider;
 use crate::driver::{Actor, Command};
 use crate::error::Error;
+use crate::options::ClientOptions;
 use crate::runtime::Runtime;
-use crate::tls::TlsSettings;
-
-/// Called with every telemetry record, on the client's background task: keep it quick.
-pub type TelemetryHook = Arc<dyn Fn(&Telemetry) + Send + Sync>;
-
-/// Called with every input fed to the core, in order, so a run can be recorded and
-/// replayed offline (`turnwire replay`).
-pub type InputRecorder = Arc<dyn Fn(&Now, &Input) + Send + Sync>;
-
-/// Everything a client is built from.
-#[derive(Clone)]
-pub struct ClientOptions {
-    /// Provider configuration.
-    pub config: Config,
-    /// Credentials and refresh.
-    pub auth: Arc<dyn AuthProvider>,
-    /// Conversation id; a random UUID when `None`.
-    pub conversation_id: Option<String>,
-    /// Jitter seed; random when `None`. Log it to replay a run.
-    pub seed: Option<u64>,
-    /// Trusted certificates.
-    pub tls: TlsSettings,
-    /// Telemetry hook.
-    pub telemetry: Option<TelemetryHook>,
-    /// Input recorder.
-    pub recorder: Option<InputRecorder>,
-    /// Events buffered per response stream before the client waits for the reader.
-    pub stream_buffer: usize,
-}
-
-impl ClientOptions {
-    /// Options with defaults for everything but the configuration and auth.
-    pub fn new(config: Config, auth: impl AuthProvider) -> Self {
-        ClientOptions {
-            config,
-            auth: Arc::new(auth),
-            conversation_id: None,
-            seed: None,
-            tls: TlsSettings::default(),
-            telemetry: None,
-            recorder: None,
-            stream_buffer: 256,
-        }
-    }
-}
-
-impl fmt::Debug for ClientOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("config", &self.config)
-            .field("auth", &self.auth)
-            .field("conversation_id", &self.conversation_id)
-            .field("seed", &self.seed)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
-}
 
 struct Shared {
     commands: mpsc::UnboundedSender<Command>,

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
 use futures_channel::mpsc;
-use futures_rustls::TlsConnector;
 use futures_util::future::{AbortHandle, abortable, poll_fn};
 use futures_util::{SinkExt, StreamExt};
 use turnwire_protocol::session::{
@@ -23,9 +22,10 @@ use turnwire_protocol::session::{
 use turnwire_protocol::{Instant, Now};
 
 use crate::auth::AuthProvider;
-use crate::client::{ClientOptions, InputRecorder, TelemetryHook};
+use crate::connect::Connector;
 use crate::delivery::{Delivered, Item, Sinks};
 use crate::error::Error;
+use crate::options::{ClientOptions, InputRecorder, TelemetryHook};
 use crate::runtime::{AsyncTimer, Runtime};
 use crate::{http_conn, ws_conn};
 
@@ -81,7 +81,7 @@ enum Wake {
 pub(crate) struct Actor {
     session: Session,
     runtime: Arc<dyn Runtime>,
-    tls: TlsConnector,
+    connector: Arc<Connector>,
     auth: Arc<dyn AuthProvider>,
     origin: StdInstant,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -113,10 +113,7 @@ impl Actor {
         seed: u64,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<Actor, Error> {
-        let tls = options
-            .tls
-            .connector()
-            .map_err(|e| Error::Tls(e.to_string()))?;
+        let connector = Arc::new(Connector::new(&options.tls, options.proxy.clone())?);
         let max_message = options.config.limits.ws_message;
         let session = Session::new(SessionParams {
             config: options.config,
@@ -131,7 +128,7 @@ impl Actor {
         tracing::debug!(seed, "turnwire session started");
         Ok(Actor {
             session,
-            tls,
+            connector,
             auth: options.auth,
             origin,
             commands,
@@ -348,7 +345,8 @@ impl Actor {
                 Output::OpenHttp(open) => {
                     let conn = open.conn;
                     let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
-                    let task = http_conn::run(self.runtime.clone(), self.tls.clone(), open, inputs);
+                    let task =
+                        http_conn::run(self.runtime.clone(), self.connector.clone(), open, inputs);
                     let abort = self.spawn(task);
                     self.conns.insert(
                         conn,
@@ -366,7 +364,7 @@ impl Actor {
                     let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
                     let task = ws_conn::run(
                         self.runtime.clone(),
-                        self.tls.clone(),
+                        self.connector.clone(),
                         open,
                         self.max_message,
                         inputs,

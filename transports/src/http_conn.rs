@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_channel::mpsc;
-use futures_rustls::TlsConnector;
 use futures_util::SinkExt;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use turnwire_protocol::http1::{Part, ResponseDecoder, encode_request};
 use turnwire_protocol::session::{HttpOpen, Input};
 
+use crate::connect::{Connector, Endpoint};
 use crate::runtime::Runtime;
-use crate::tls::{Endpoint, open_stream};
 
 /// Bytes read from the socket at a time.
 const READ_SIZE: usize = 16 * 1024;
@@ -21,12 +20,12 @@ const READ_SIZE: usize = 16 * 1024;
 /// body ended, the connection failed, or the session went away.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
-    tls: TlsConnector,
+    connector: Arc<Connector>,
     open: HttpOpen,
     mut inputs: mpsc::Sender<Input>,
 ) {
     let conn = open.conn;
-    if let Err(message) = exchange(runtime.as_ref(), &tls, open, &mut inputs).await
+    if let Err(message) = exchange(runtime.as_ref(), &connector, open, &mut inputs).await
         && !message.is_empty()
     {
         let _ = inputs.send(Input::TransportError { conn, message }).await;
@@ -36,7 +35,7 @@ pub(crate) async fn run(
 /// An empty error means the session is gone and nothing needs reporting.
 async fn exchange(
     runtime: &dyn Runtime,
-    tls: &TlsConnector,
+    connector: &Connector,
     open: HttpOpen,
     inputs: &mut mpsc::Sender<Input>,
 ) -> Result<(), String> {
@@ -51,9 +50,13 @@ async fn exchange(
     let body = if open.compress { compress(body)? } else { body };
     let request = encode_request(&parts, &body);
 
-    let mut stream = open_stream(runtime, tls, &endpoint)
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
+    let mut stream = match connector.open(runtime, &endpoint).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            let input = err.into_input(conn);
+            return inputs.send(input).await.map_err(|_| String::new());
+        }
+    };
     stream
         .write_all(&request)
         .await

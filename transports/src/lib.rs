@@ -16,20 +16,19 @@
 
 mod auth;
 mod client;
+mod connect;
 mod delivery;
 mod driver;
 mod error;
 mod http_conn;
+mod options;
 mod runtime;
-mod tls;
 mod ws_conn;
 
 pub use auth::{ApiKey, AuthProvider};
-pub use client::{
-    Client, ClientOptions, InputRecorder, ResponseStream, TelemetryHook, Turn,
-    random_conversation_id, random_seed,
-};
+pub use client::{Client, ResponseStream, Turn, random_conversation_id, random_seed};
+pub use connect::{NoProxy, Proxy, ProxyError, RootStore, TlsSettings};
 pub use error::Error;
+pub use options::{ClientOptions, InputRecorder, TelemetryHook};
 pub use runtime::{AsyncTimer, BoxFuture, BoxStream, ByteStream, Runtime};
-pub use tls::TlsSettings;
 pub use turnwire_protocol as protocol;

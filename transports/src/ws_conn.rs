@@ -8,23 +8,43 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use bytes::Bytes;
 use futures_channel::mpsc;
-use futures_rustls::TlsConnector;
 use futures_util::future::{Either, select};
 use futures_util::{SinkExt, StreamExt};
 use turnwire_protocol::session::{Input, WsOpen};
 
+use crate::connect::{Connector, Endpoint};
 use crate::runtime::Runtime;
-use crate::tls::{Endpoint, open_stream};
 
 /// Bytes read from the socket at a time. tungstenite zero-fills this much of its read
 /// buffer before every read attempt (pending ones included) and keeps it resident, so
 /// its 128 KiB default cost a 128 KiB memset per poll and 128 KiB per idle socket.
 const READ_BUFFER: usize = 8 * 1024;
 
+/// Bytes of outgoing frames the socket may hold beyond one message of the configured
+/// WebSocket message bound, before tungstenite stops queueing. Without a bound
+/// (tungstenite's default) a server that floods pings and never reads the pongs grows
+/// the queue without end; with it, pongs that do not fit replace each other.
+const WRITE_SLACK: usize = 64 * 1024;
+
+/// The tungstenite settings for a socket whose messages (both ways) are at most
+/// `max_message` bytes: a small read buffer and a bounded write buffer.
+fn socket_config(max_message: usize) -> WebSocketConfig {
+    let config = WebSocketConfig::default();
+    let max_write = config
+        .write_buffer_size
+        .saturating_add(max_message)
+        .saturating_add(WRITE_SLACK);
+    config
+        .read_buffer_size(READ_BUFFER)
+        .max_write_buffer_size(max_write)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}
+
 /// Runs the socket until it closes, fails, or the session drops `outbound`.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
-    tls: TlsConnector,
+    connector: Arc<Connector>,
     open: WsOpen,
     max_message: usize,
     mut inputs: mpsc::Sender<Input>,
@@ -33,7 +53,7 @@ pub(crate) async fn run(
     let conn = open.conn;
     if let Err(message) = session(
         runtime.as_ref(),
-        &tls,
+        &connector,
         open,
         max_message,
         &mut inputs,
@@ -48,7 +68,7 @@ pub(crate) async fn run(
 
 async fn session(
     runtime: &dyn Runtime,
-    tls: &TlsConnector,
+    connector: &Connector,
     open: WsOpen,
     max_message: usize,
     inputs: &mut mpsc::Sender<Input>,
@@ -75,13 +95,11 @@ async fn session(
         );
     }
     let request = http::Request::from_parts(parts, ());
-    let stream = open_stream(runtime, tls, &endpoint)
-        .await
-        .map_err(|e| format!("connect {}:{}: {e}", endpoint.host, endpoint.port))?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message));
+    let stream = match connector.open(runtime, &endpoint).await {
+        Ok(stream) => stream,
+        Err(err) => return send(inputs, err.into_input(conn)).await,
+    };
+    let config = socket_config(max_message);
     let mut socket =
         match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
             Ok((socket, response)) => {
@@ -154,6 +172,13 @@ async fn session(
                 }
             },
             Either::Right((Some(text), _)) => {
+                if text.len() > max_message {
+                    let message = format!(
+                        "a request message of {} bytes is over the WebSocket message bound of {max_message} bytes",
+                        text.len()
+                    );
+                    return send(inputs, Input::SendFailed { conn, message }).await;
+                }
                 if let Err(err) = socket.send(Message::text(text)).await {
                     return send(
                         inputs,
@@ -177,4 +202,18 @@ async fn session(
 /// Sends an input to the session; an empty error means the session is gone.
 async fn send(inputs: &mut mpsc::Sender<Input>, input: Input) -> Result<(), String> {
     inputs.send(input).await.map_err(|_| String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_buffer_is_bounded_and_holds_one_full_message() {
+        let config = socket_config(1 << 20);
+        assert!(config.max_write_buffer_size < usize::MAX);
+        assert!(config.max_write_buffer_size > config.write_buffer_size + (1 << 20));
+        assert!(config.max_write_buffer_size <= config.write_buffer_size + (1 << 20) + WRITE_SLACK);
+        assert_eq!(config.max_message_size, Some(1 << 20));
+    }
 }

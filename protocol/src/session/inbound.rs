@@ -9,6 +9,7 @@ use super::request::{Phase, append_bounded};
 use super::retry::FailureLayer;
 use super::turn::TurnSocket;
 use super::{ConnId, ConnOwner, RequestId, Session, TurnId};
+use crate::connect::classify_connect_failure;
 use crate::error::{self, Classified, ResponseError};
 use crate::event::{self, ResponseEvent, ServerEvent};
 use crate::headers;
@@ -40,6 +41,7 @@ impl Session {
             | Input::WsActivity { conn }
             | Input::WsClosed { conn, .. }
             | Input::TransportError { conn, .. }
+            | Input::ConnectFailed { conn, .. }
             | Input::SendFailed { conn, .. } => *conn,
             _ => return Ok(()),
         };
@@ -78,11 +80,15 @@ impl Session {
                 self.conns.remove(&conn);
                 self.preconnect_failed(now, format!("handshake refused with {status}"));
             }
-            Input::WsClosed { .. } | Input::TransportError { .. } | Input::SendFailed { .. } => {
+            Input::WsClosed { .. }
+            | Input::TransportError { .. }
+            | Input::ConnectFailed { .. }
+            | Input::SendFailed { .. } => {
                 let reason = match input {
                     Input::TransportError { message, .. } | Input::SendFailed { message, .. } => {
                         message
                     }
+                    Input::ConnectFailed { failure, .. } => failure.to_string(),
                     _ => "closed before adoption".to_owned(),
                 };
                 self.conns.remove(&conn);
@@ -185,22 +191,21 @@ impl Session {
                     self.note_activity(now, id, 0);
                 }
             }
-            Input::WsClosed { .. } | Input::TransportError { .. } | Input::SendFailed { .. } => {
+            Input::WsClosed { .. }
+            | Input::TransportError { .. }
+            | Input::ConnectFailed { .. }
+            | Input::SendFailed { .. } => {
                 self.conns.remove(&conn);
                 self.drop_conn_of(turn_id, conn);
                 let Some(id) = request else { return Ok(()) };
-                let message = match input {
+                let classified = match input {
                     Input::TransportError { message, .. } | Input::SendFailed { message, .. } => {
-                        message
+                        error::classify_transport(message)
                     }
-                    _ => CLOSED_EARLY.to_owned(),
+                    Input::ConnectFailed { failure, .. } => classify_connect_failure(failure),
+                    _ => error::classify_transport(CLOSED_EARLY),
                 };
-                self.fail_attempt(
-                    now,
-                    id,
-                    error::classify_transport(message),
-                    FailureLayer::Stream,
-                );
+                self.fail_attempt(now, id, classified, FailureLayer::Stream);
             }
             other => return Err(unexpected(conn, &other)),
         }
@@ -272,6 +277,11 @@ impl Session {
                 };
                 self.conns.remove(&conn);
                 self.fail_attempt(now, id, error::classify_transport(message), layer);
+            }
+            (Input::ConnectFailed { failure, .. }, _) => {
+                self.conns.remove(&conn);
+                let classified = classify_connect_failure(failure);
+                self.fail_attempt(now, id, classified, FailureLayer::Request);
             }
             (other, _) => return Err(unexpected(conn, &other)),
         }
@@ -555,6 +565,7 @@ fn unexpected(conn: ConnId, input: &Input) -> UsageError {
         Input::WsActivity { .. } => "WsActivity",
         Input::WsClosed { .. } => "WsClosed",
         Input::TransportError { .. } => "TransportError",
+        Input::ConnectFailed { .. } => "ConnectFailed",
         Input::SendFailed { .. } => "SendFailed",
         _ => "input",
     };

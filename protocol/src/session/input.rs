@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ConnId, RequestId, TurnId};
+use crate::connect::ConnectFailure;
 use crate::item::ResponseItem;
 use crate::request::RequestFields;
 use crate::secret::Credentials;
@@ -143,6 +144,16 @@ pub enum Input {
         conn: ConnId,
         /// What happened, for people.
         message: String,
+    },
+    /// The connection could not be set up for a reason the session classifies on its
+    /// own (a proxy refusal, a certificate failure): see
+    /// [`classify_connect_failure`](crate::connect::classify_connect_failure). The
+    /// driver reports it instead of a [`Input::TransportError`] for that connection.
+    ConnectFailed {
+        /// The connection.
+        conn: ConnId,
+        /// What failed.
+        failure: ConnectFailure,
     },
     /// A message the session asked to send could not be sent.
     SendFailed {
