@@ -1,7 +1,5 @@
 //! Header capture: the turn-state token (PROTOCOL.md section 7), rate-limit snapshots
 //! and the other header-derived events (section 5), request ids.
-//!
-//! OWNER: codec helper "events". The signatures below are the contract the session uses.
 
 use crate::event::{CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent};
 

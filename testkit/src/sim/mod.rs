@@ -39,7 +39,8 @@ pub use auth::{AuthAnswer, AuthSource};
 pub use check::{Checker, Rule, Violation};
 pub use faults::{FaultConfig, NetFaults, ServerFaults};
 pub use server::{
-    Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, WsKind,
+    Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, TurnStateDelivery,
+    WsKind,
 };
 
 /// The wall-clock time at virtual instant zero: 2026-01-01T00:00:00Z.
