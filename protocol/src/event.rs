@@ -300,8 +300,12 @@ pub enum ServerEvent {
     },
     /// `response.metadata` / `codex.response.metadata` with its `headers` map.
     Metadata {
-        /// The headers map.
+        /// The headers map (entries that are not valid headers are left out).
         headers: http::HeaderMap,
+        /// The map's `x-codex-turn-state` entry as sent, even when it is not a valid
+        /// header value (which `headers` leaves out): the session validates it, and
+        /// captures or rejects and reports it (PROTOCOL.md section 7).
+        turn_state: Option<String>,
     },
     /// `responsesapi.websocket_timing`: telemetry only.
     Timing(serde_json::Value),

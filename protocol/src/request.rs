@@ -6,6 +6,10 @@
 //! struct of borrowed fields, straight into the output buffer: the input items are
 //! never copied into an intermediate JSON value, so a long history costs one pass.
 
+mod metadata;
+
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -16,8 +20,14 @@ use crate::headers::TurnStateToken;
 use crate::item::ResponseItem;
 use crate::secret::Credentials;
 
+pub use metadata::{
+    ClientMetadata, MAX_VALUE_CHARS, MetadataSources, OversizedValue, TURN_METADATA_KEY,
+    TURN_STATE_KEY, client_metadata,
+};
+
 /// Every non-input body field of a request. Two requests may be chained
-/// incrementally only when these are equal (PROTOCOL.md section 6).
+/// incrementally only when these match (PROTOCOL.md section 6; see
+/// [`RequestFields::chains_with`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RequestFields {
     /// `model`.
@@ -37,6 +47,15 @@ pub struct RequestFields {
     pub store: bool,
     /// `text` (verbosity and/or output format); omitted when `None`.
     pub text: Option<serde_json::Value>,
+    /// The caller's per-request metadata, sent in the body's `client_metadata` object
+    /// (on both transports) next to the turn metadata and, on WebSocket, the turn-state
+    /// token. Values over [`MAX_VALUE_CHARS`] characters are not sent and are reported
+    /// as telemetry; the keys `x-codex-turn-metadata` and `x-codex-turn-state` are the
+    /// session's and a caller value under them is ignored. Unlike the other fields it
+    /// may change between requests without breaking incremental chaining (see
+    /// [`RequestFields::chains_with`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_metadata: BTreeMap<String, String>,
 }
 
 impl RequestFields {
@@ -52,7 +71,34 @@ impl RequestFields {
             reasoning: None,
             store: false,
             text: None,
+            client_metadata: BTreeMap::new(),
         }
+    }
+
+    /// Whether a request with `next` fields may chain onto one sent with these
+    /// (PROTOCOL.md section 6, condition 3): every non-input body field is equal.
+    /// `client_metadata` is not compared: it is per-request data (and carries the
+    /// turn-state token), not part of the prompt the server holds.
+    pub fn chains_with(&self, next: &RequestFields) -> bool {
+        let RequestFields {
+            model,
+            instructions,
+            tools,
+            tool_choice,
+            parallel_tool_calls,
+            reasoning,
+            store,
+            text,
+            client_metadata: _,
+        } = self;
+        *model == next.model
+            && *instructions == next.instructions
+            && *tools == next.tools
+            && *tool_choice == next.tool_choice
+            && *parallel_tool_calls == next.parallel_tool_calls
+            && *reasoning == next.reasoning
+            && *store == next.store
+            && *text == next.text
     }
 }
 
@@ -63,11 +109,14 @@ pub struct HeaderContext<'a> {
     pub config: &'a Config,
     /// Current credentials.
     pub credentials: &'a Credentials,
-    /// Conversation id (`session_id` header, `prompt_cache_key`).
+    /// Conversation id (`session-id`, `thread-id` and `x-client-request-id` headers,
+    /// `prompt_cache_key`).
     pub conversation_id: &'a str,
-    /// The turn's captured token, if any.
+    /// The turn's captured token, if any. Sent by [`http_request`] only: a handshake
+    /// never carries it (a socket may outlive its turn).
     pub turn_state: Option<&'a TurnStateToken>,
-    /// Caller-supplied turn metadata; dropped when not a valid header value.
+    /// Caller-supplied turn metadata; sent by [`http_request`] only, and dropped when
+    /// not a valid header value. A handshake never carries it.
     pub turn_metadata: Option<&'a str>,
 }
 
@@ -88,13 +137,21 @@ pub enum RequestError {
     Header(String),
 }
 
-/// `session_id` header: the conversation id.
-pub const SESSION_ID: &str = "session_id";
+/// `session-id` header: the conversation id.
+pub const SESSION_ID: &str = "session-id";
+/// `thread-id` header: the conversation id.
+pub const THREAD_ID: &str = "thread-id";
+/// `x-client-request-id` header: the conversation id.
+pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
+/// `session_id` header, sent only with `legacy_session_headers`.
+pub const LEGACY_SESSION_ID: &str = "session_id";
+/// `thread_id` header, sent only with `legacy_session_headers`.
+pub const LEGACY_THREAD_ID: &str = "thread_id";
 /// `ChatGPT-Account-ID` header: the account id of the credentials.
 pub const ACCOUNT_ID: &str = "chatgpt-account-id";
 /// `x-codex-beta-features` header: comma-joined beta feature keys.
 pub const BETA_FEATURES: &str = "x-codex-beta-features";
-/// `x-codex-turn-metadata` header: caller-supplied turn metadata.
+/// `x-codex-turn-metadata` header: caller-supplied turn metadata (HTTP only).
 pub const TURN_METADATA: &str = "x-codex-turn-metadata";
 /// `OpenAI-Beta` header of the WebSocket handshake.
 pub const OPENAI_BETA: &str = "openai-beta";
@@ -179,10 +236,20 @@ struct Body<'a> {
     text: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_response_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "ClientMetadata::is_empty")]
+    client_metadata: &'a ClientMetadata<'a>,
+    /// Only ever set on a WebSocket `response.create` (the prewarm's `false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generate: Option<bool>,
 }
 
 impl<'a> Body<'a> {
-    fn new(fields: &'a RequestFields, conversation_id: &'a str, input: &'a [ResponseItem]) -> Self {
+    fn new(
+        fields: &'a RequestFields,
+        conversation_id: &'a str,
+        input: &'a [ResponseItem],
+        client_metadata: &'a ClientMetadata<'a>,
+    ) -> Self {
         let reasoning = fields.reasoning.as_ref();
         let include: &'static [&'static str] =
             if matches!(reasoning, Some(serde_json::Value::Object(_))) {
@@ -205,6 +272,8 @@ impl<'a> Body<'a> {
             prompt_cache_key: conversation_id,
             text: fields.text.as_ref(),
             previous_response_id: None,
+            client_metadata,
+            generate: None,
         }
     }
 }
@@ -225,29 +294,55 @@ fn body_capacity(fields: &RequestFields) -> usize {
     512 + fields.instructions.as_ref().map_or(0, String::len)
 }
 
-/// The JSON body of a full request (section 3.1): `model`, `instructions` (only
+/// The JSON body of a full HTTP request (section 3.1): `model`, `instructions` (only
 /// when set), `input`, `tools`, `tool_choice`, `parallel_tool_calls`, `reasoning`
 /// (object or `null`), `store`, `stream: true`, `include`
 /// (`["reasoning.encrypted_content"]` exactly when `reasoning` is an object),
-/// `prompt_cache_key` (the conversation id, omitted when empty) and `text` (only when
-/// set). Input items are written as they are, unknown kinds included.
-pub fn encode_body(fields: &RequestFields, conversation_id: &str, input: &[ResponseItem]) -> Bytes {
-    let body = Body::new(fields, conversation_id, input);
+/// `prompt_cache_key` (the conversation id, omitted when empty), `text` (only when
+/// set) and `client_metadata` (omitted when empty; build it with [`client_metadata`]
+/// for [`Transport::Http`](crate::session::Transport::Http), which leaves the token
+/// out). Input items are written as they are, unknown kinds included. There is no
+/// way to write `generate` here: the public HTTP API rejects it.
+pub fn encode_body(
+    fields: &RequestFields,
+    conversation_id: &str,
+    input: &[ResponseItem],
+    client_metadata: &ClientMetadata<'_>,
+) -> Bytes {
+    let body = Body::new(fields, conversation_id, input, client_metadata);
     Bytes::from(to_json(&body, body_capacity(fields)))
 }
 
 /// A full `response.create` message: `{"type":"response.create", …}` with every
-/// field of [`encode_body`], plus `previous_response_id` when given (v2 chaining, in
-/// which case `input` holds only the new items).
+/// field of [`encode_body`] (its `client_metadata` built for
+/// [`Transport::WebSocket`](crate::session::Transport::WebSocket), so it carries the
+/// turn-state token), plus `previous_response_id` when given (v2 chaining, in which
+/// case `input` holds only the new items).
 pub fn ws_create(
     fields: &RequestFields,
     conversation_id: &str,
     input: &[ResponseItem],
     previous_response_id: Option<&str>,
+    client_metadata: &ClientMetadata<'_>,
 ) -> String {
-    let mut body = Body::new(fields, conversation_id, input);
+    let mut body = Body::new(fields, conversation_id, input, client_metadata);
     body.message_type = Some("response.create");
     body.previous_response_id = previous_response_id;
+    into_text(to_json(&body, body_capacity(fields)))
+}
+
+/// The prewarm message (section 8.2): a full `response.create` like [`ws_create`]
+/// without `previous_response_id`, plus `"generate": false`, so the server prepares
+/// the prompt and answers with a completed, empty response. WebSocket only.
+pub fn ws_prewarm(
+    fields: &RequestFields,
+    conversation_id: &str,
+    input: &[ResponseItem],
+    client_metadata: &ClientMetadata<'_>,
+) -> String {
+    let mut body = Body::new(fields, conversation_id, input, client_metadata);
+    body.message_type = Some("response.create");
+    body.generate = Some(false);
     into_text(to_json(&body, body_capacity(fields)))
 }
 
@@ -276,13 +371,14 @@ fn into_text(json: Vec<u8>) -> String {
 
 /// The `POST {base_url}/responses` request with every header of section 3.1, in the
 /// order of its table: `Accept`, `Content-Type`, `Authorization` (marked sensitive),
-/// `ChatGPT-Account-ID` (when the credentials have one), `session_id` (when the
-/// conversation id is not empty), `originator`, `User-Agent`, `version`,
-/// `OpenAI-Organization` / `OpenAI-Project` / `x-openai-subagent` (when set),
-/// `x-codex-beta-features` (when any), `x-codex-turn-state` (only when the turn
-/// captured one), `x-codex-turn-metadata` (when given and a valid header value;
-/// otherwise silently dropped), the extra static headers (appended, in order), and
-/// `Content-Encoding: zstd` last when `compress`.
+/// `ChatGPT-Account-ID` (when the credentials have one), `session-id`, `thread-id`
+/// and `x-client-request-id` (the conversation id, when it is not empty; followed by
+/// `session_id` and `thread_id` with `legacy_session_headers`), `originator`,
+/// `User-Agent`, `version`, `OpenAI-Organization` / `OpenAI-Project` /
+/// `x-openai-subagent` (when set), `x-codex-beta-features` (when any),
+/// `x-codex-turn-state` (only when the turn captured one), `x-codex-turn-metadata`
+/// (when given and a valid header value; otherwise silently dropped), the extra static
+/// headers (appended, in order), and `Content-Encoding: zstd` last when `compress`.
 ///
 /// With `compress`, the returned body is still the uncompressed JSON: the driver
 /// compresses it before sending (the core carries no compression library).
@@ -297,6 +393,8 @@ pub fn http_request(
     headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     identity_headers(ctx, &mut headers)?;
+    turn_headers(ctx, &mut headers);
+    extra_headers(ctx.config, &mut headers)?;
     if compress {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
     }
@@ -308,10 +406,14 @@ pub fn http_request(
 }
 
 /// The WebSocket handshake `GET` to [`websocket_url`] of [`responses_url`], with the
-/// identity headers of [`http_request`] (no `Accept`, `Content-Type` or
-/// `Content-Encoding`), then `OpenAI-Beta: responses_websockets=2026-02-04` (v1) or
-/// `…=2026-02-06` (v2), then `x-responsesapi-include-timing-metrics: true` when
-/// `include_timing_metrics` is on.
+/// identity headers of [`http_request`] and its extra static headers, then
+/// `OpenAI-Beta: responses_websockets=2026-02-04` (v1) or `…=2026-02-06` (v2), then
+/// `x-responsesapi-include-timing-metrics: true` when `include_timing_metrics` is on.
+///
+/// Nothing turn-scoped: no `Accept`, `Content-Type` or `Content-Encoding`, and never
+/// `x-codex-turn-state` or `x-codex-turn-metadata` whatever `ctx` holds, since a
+/// socket may serve several turns (section 3.2, rev 2); those travel in each
+/// message's `client_metadata`.
 ///
 /// The WebSocket library adds `Host`, `Upgrade`, `Connection` and the
 /// `Sec-WebSocket-*` headers; they are not set here.
@@ -320,6 +422,7 @@ pub fn ws_handshake(ctx: &HeaderContext<'_>) -> Result<http::Request<()>, Reques
     let uri = parse_uri(&url)?;
     let mut headers = HeaderMap::with_capacity(16);
     identity_headers(ctx, &mut headers)?;
+    extra_headers(ctx.config, &mut headers)?;
     let beta = match ctx.config.ws_protocol {
         WsProtocol::V1 => "responses_websockets=2026-02-04",
         WsProtocol::V2 => "responses_websockets=2026-02-06",
@@ -351,7 +454,8 @@ fn config_value(name: &str, value: &str) -> Result<HeaderValue, RequestError> {
     HeaderValue::from_str(value).map_err(|_| RequestError::Header(name.to_owned()))
 }
 
-/// The headers shared by the `POST` and the handshake, in the order of the 3.1 table.
+/// The headers shared by the `POST` and the handshake, in the order of the 3.1 table
+/// up to `x-codex-beta-features`.
 fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<(), RequestError> {
     let credentials = ctx.credentials;
     let bearer = format!("Bearer {}", credentials.token.expose());
@@ -364,10 +468,18 @@ fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<
         headers.insert(HeaderName::from_static(ACCOUNT_ID), value);
     }
     if !ctx.conversation_id.is_empty() {
-        headers.insert(
-            HeaderName::from_static(SESSION_ID),
-            config_value(SESSION_ID, ctx.conversation_id)?,
-        );
+        let id = config_value(SESSION_ID, ctx.conversation_id)?;
+        let legacy: &[&'static str] = if ctx.config.legacy_session_headers {
+            &[LEGACY_SESSION_ID, LEGACY_THREAD_ID]
+        } else {
+            &[]
+        };
+        for name in [SESSION_ID, THREAD_ID, CLIENT_REQUEST_ID]
+            .iter()
+            .chain(legacy)
+        {
+            headers.insert(HeaderName::from_static(name), id.clone());
+        }
     }
     let identity = &ctx.config.identity;
     headers.insert(
@@ -399,6 +511,12 @@ fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<
             config_value(BETA_FEATURES, &joined)?,
         );
     }
+    Ok(())
+}
+
+/// The turn-scoped headers of a `POST`: the token, then the turn metadata when it is a
+/// valid header value. Never called for a handshake.
+fn turn_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) {
     if let Some(token) = ctx.turn_state {
         headers.insert(
             HeaderName::from_static(crate::headers::TURN_STATE),
@@ -411,7 +529,11 @@ fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<
     {
         headers.insert(HeaderName::from_static(TURN_METADATA), value);
     }
-    for (name, value) in &identity.extra_headers {
+}
+
+/// The configured extra static headers, appended in order.
+fn extra_headers(config: &Config, headers: &mut HeaderMap) -> Result<(), RequestError> {
+    for (name, value) in &config.identity.extra_headers {
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| RequestError::Header(name.clone()))?;
         headers.append(header, config_value(name, value)?);

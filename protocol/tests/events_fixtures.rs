@@ -38,7 +38,7 @@ fn describe(result: &Result<ServerEvent, EventDecodeError>) -> Value {
         } => json!({
             "ws_error": { "status": status, "error": to_value(error), "headers": describe_headers(headers) }
         }),
-        ServerEvent::Metadata { headers } => {
+        ServerEvent::Metadata { headers, .. } => {
             json!({ "metadata": { "headers": describe_headers(headers) } })
         }
         ServerEvent::Timing(raw) => return json!({ "timing": raw }),

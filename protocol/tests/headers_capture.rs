@@ -4,7 +4,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use turnwire_protocol::event::{
-    CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent,
+    CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent, ServerEvent,
+    decode_server_event,
 };
 use turnwire_protocol::headers::{
     TURN_STATE, TurnStateError, header_events, headers_from_json, rate_limits, request_id,
@@ -375,4 +376,64 @@ fn json_headers_of_a_non_object_are_empty() {
     for value in [json!(null), json!([["a", "b"]]), json!("a: b"), json!(3)] {
         assert!(headers_from_json(&value).is_empty(), "{value}");
     }
+}
+
+// --- the token of a response.metadata event ----------------------------------------------
+
+/// The raw `x-codex-turn-state` of a metadata event, as the session receives it.
+fn metadata_token(json: &str) -> Option<String> {
+    match decode_server_event(json) {
+        Ok(ServerEvent::Metadata { turn_state, .. }) => turn_state,
+        other => panic!("{json} is a metadata event, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_metadata_event_keeps_its_token_as_sent_for_the_session_to_judge() {
+    for (kind, json, token) in [
+        (
+            "plain",
+            r#"{"type":"response.metadata","headers":{"x-codex-turn-state":"ts-1"}}"#,
+            Some("ts-1"),
+        ),
+        (
+            "codex prefix, any name case",
+            r#"{"type":"codex.response.metadata","headers":{"X-Codex-Turn-State":"ts-2"}}"#,
+            Some("ts-2"),
+        ),
+        (
+            "first of an array",
+            r#"{"type":"response.metadata","headers":{"x-codex-turn-state":["ts-a","ts-b"]}}"#,
+            Some("ts-a"),
+        ),
+        (
+            "a number in its JSON form",
+            r#"{"type":"response.metadata","headers":{"x-codex-turn-state":42}}"#,
+            Some("42"),
+        ),
+        (
+            "CR/LF kept so it can be rejected and reported",
+            r#"{"type":"response.metadata","headers":{"x-codex-turn-state":"a\r\nb"}}"#,
+            Some("a\r\nb"),
+        ),
+        (
+            "absent",
+            r#"{"type":"response.metadata","headers":{"x-other":"v"}}"#,
+            None,
+        ),
+        (
+            "null",
+            r#"{"type":"response.metadata","headers":{"x-codex-turn-state":null}}"#,
+            None,
+        ),
+    ] {
+        assert_eq!(metadata_token(json).as_deref(), token, "{kind}");
+    }
+    let bad =
+        metadata_token(r#"{"type":"response.metadata","headers":{"x-codex-turn-state":"a\r\nb"}}"#)
+            .expect("kept");
+    assert_eq!(
+        validate_turn_state(bad.as_bytes(), MAX),
+        Err(TurnStateError::InvalidByte)
+    );
 }

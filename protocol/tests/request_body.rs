@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use turnwire_protocol::config::Config;
 use turnwire_protocol::item::ResponseItem;
 use turnwire_protocol::request::{
-    RequestFields, encode_body, responses_url, websocket_url, ws_append, ws_create,
+    ClientMetadata, RequestFields, encode_body, responses_url, websocket_url, ws_append, ws_create,
 };
 
 fn parse(bytes: &[u8]) -> Value {
@@ -39,7 +39,12 @@ fn full_fields() -> RequestFields {
 #[test]
 fn body_has_every_field_with_reasoning_object() {
     let input = [ResponseItem::user_text("hi")];
-    let body = parse(&encode_body(&full_fields(), "conv-1", &input));
+    let body = parse(&encode_body(
+        &full_fields(),
+        "conv-1",
+        &input,
+        &ClientMetadata::empty(),
+    ));
     assert_eq!(
         body,
         json!({
@@ -61,7 +66,12 @@ fn body_has_every_field_with_reasoning_object() {
 
 #[test]
 fn defaults_send_null_reasoning_empty_include_and_omit_optional_fields() {
-    let body = parse(&encode_body(&RequestFields::new("m"), "", &[]));
+    let body = parse(&encode_body(
+        &RequestFields::new("m"),
+        "",
+        &[],
+        &ClientMetadata::empty(),
+    ));
     assert_eq!(
         keys(&body),
         [
@@ -107,7 +117,7 @@ fn include_only_for_a_reasoning_object() {
     ] {
         let mut fields = RequestFields::new("m");
         fields.reasoning = reasoning.clone();
-        let body = parse(&encode_body(&fields, "c", &[]));
+        let body = parse(&encode_body(&fields, "c", &[], &ClientMetadata::empty()));
         assert_eq!(body["include"], include, "reasoning {reasoning:?}");
         assert_eq!(body["reasoning"], reasoning.unwrap_or(Value::Null));
     }
@@ -115,7 +125,12 @@ fn include_only_for_a_reasoning_object() {
 
 #[test]
 fn prompt_cache_key_is_the_conversation_id() {
-    let body = parse(&encode_body(&RequestFields::new("m"), "0199-uuid", &[]));
+    let body = parse(&encode_body(
+        &RequestFields::new("m"),
+        "0199-uuid",
+        &[],
+        &ClientMetadata::empty(),
+    ));
     assert_eq!(body["prompt_cache_key"], "0199-uuid");
 }
 
@@ -129,19 +144,30 @@ fn unknown_input_items_are_carried_unchanged() {
         json!({"type":"function_call","call_id":"c","name":"f","arguments":"{}","status":"completed"}),
     ];
     let input: Vec<ResponseItem> = raw.iter().cloned().map(ResponseItem::from).collect();
-    let body = parse(&encode_body(&RequestFields::new("m"), "c", &input));
+    let body = parse(&encode_body(
+        &RequestFields::new("m"),
+        "c",
+        &input,
+        &ClientMetadata::empty(),
+    ));
     assert_eq!(body["input"], Value::Array(raw.to_vec()));
 }
 
 #[test]
 fn body_starts_with_model_and_create_starts_with_type() {
-    let body = encode_body(&RequestFields::new("m"), "c", &[]);
+    let body = encode_body(&RequestFields::new("m"), "c", &[], &ClientMetadata::empty());
     assert!(
         body.starts_with(br#"{"model":"m""#),
         "{:?}",
         String::from_utf8_lossy(&body)
     );
-    let create = ws_create(&RequestFields::new("m"), "c", &[], None);
+    let create = ws_create(
+        &RequestFields::new("m"),
+        "c",
+        &[],
+        None,
+        &ClientMetadata::empty(),
+    );
     assert!(
         create.starts_with(r#"{"type":"response.create","model":"m""#),
         "{create}"
@@ -155,9 +181,20 @@ fn create_carries_every_body_field() {
         ResponseItem::user_text("a"),
         ResponseItem::function_call_output("call_1", "ok"),
     ];
-    let body = parse(&encode_body(&fields, "conv", &input));
-    let create: Value =
-        serde_json::from_str(&ws_create(&fields, "conv", &input, None)).expect("JSON");
+    let body = parse(&encode_body(
+        &fields,
+        "conv",
+        &input,
+        &ClientMetadata::empty(),
+    ));
+    let create: Value = serde_json::from_str(&ws_create(
+        &fields,
+        "conv",
+        &input,
+        None,
+        &ClientMetadata::empty(),
+    ))
+    .expect("JSON");
     let mut expected = body.as_object().expect("object").clone();
     expected.insert("type".into(), json!("response.create"));
     assert_eq!(
@@ -171,8 +208,14 @@ fn create_carries_every_body_field() {
 fn create_chains_with_previous_response_id() {
     let fields = RequestFields::new("m");
     let input = [ResponseItem::user_text("b")];
-    let create: Value =
-        serde_json::from_str(&ws_create(&fields, "conv", &input, Some("resp-1"))).expect("JSON");
+    let create: Value = serde_json::from_str(&ws_create(
+        &fields,
+        "conv",
+        &input,
+        Some("resp-1"),
+        &ClientMetadata::empty(),
+    ))
+    .expect("JSON");
     assert_eq!(create["type"], "response.create");
     assert_eq!(create["previous_response_id"], "resp-1");
     assert_eq!(create["stream"], true);
@@ -182,8 +225,14 @@ fn create_chains_with_previous_response_id() {
     );
     let mut without = create.as_object().expect("object").clone();
     without.remove("previous_response_id");
-    let unchained: Value =
-        serde_json::from_str(&ws_create(&fields, "conv", &input, None)).expect("JSON");
+    let unchained: Value = serde_json::from_str(&ws_create(
+        &fields,
+        "conv",
+        &input,
+        None,
+        &ClientMetadata::empty(),
+    ))
+    .expect("JSON");
     assert_eq!(
         Value::Object(without),
         unchained,
@@ -219,6 +268,7 @@ fn create_matches_the_spec_client_example() {
         "c",
         &[ResponseItem::user_text("Say hello.")],
         None,
+        &ClientMetadata::empty(),
     ))
     .expect("JSON");
     assert_eq!(create["type"], example["type"]);

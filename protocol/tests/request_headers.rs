@@ -1,6 +1,7 @@
-//! Headers of the `POST` and of the WebSocket handshake (PROTOCOL.md 3.1, 3.2):
+//! Headers of the `POST` and of the WebSocket handshake (PROTOCOL.md 3.1, 3.2, rev 2):
 //! each present or absent in the right conditions, in a stable order, with the
-//! token marked sensitive and never shown by `Debug`.
+//! token marked sensitive and never shown by `Debug`; the handshake carries nothing
+//! turn-scoped.
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
@@ -60,7 +61,9 @@ fn minimal_post_has_the_always_headers_in_table_order() {
             "accept",
             "content-type",
             "authorization",
-            "session_id",
+            "session-id",
+            "thread-id",
+            "x-client-request-id",
             "originator",
             "user-agent",
             "version"
@@ -72,7 +75,15 @@ fn minimal_post_has_the_always_headers_in_table_order() {
         get(h, "authorization"),
         Some(format!("Bearer {TOKEN}").as_str())
     );
-    assert_eq!(get(h, "session_id"), Some("conv-1"));
+    for name in ["session-id", "thread-id", "x-client-request-id"] {
+        assert_eq!(get(h, name), Some("conv-1"), "{name}");
+    }
+    for legacy in ["session_id", "thread_id"] {
+        assert!(
+            h.get(legacy).is_none(),
+            "{legacy} only with legacy_session_headers"
+        );
+    }
     let id = &config.identity;
     assert_eq!(get(h, "originator"), Some(id.originator.as_str()));
     assert_eq!(get(h, "user-agent"), Some(id.user_agent.as_str()));
@@ -114,7 +125,9 @@ fn optional_headers_appear_when_set_in_stable_order() {
             "content-type",
             "authorization",
             "chatgpt-account-id",
-            "session_id",
+            "session-id",
+            "thread-id",
+            "x-client-request-id",
             "originator",
             "user-agent",
             "version",
@@ -167,14 +180,45 @@ fn absent_options_leave_their_headers_out() {
         "x-codex-turn-state",
         "x-codex-turn-metadata",
         "content-encoding",
+        "session-id",
+        "thread-id",
+        "x-client-request-id",
         "session_id",
+        "thread_id",
     ] {
         assert!(h.get(name).is_none(), "{name} must be absent");
     }
 }
 
 #[test]
-fn invalid_turn_metadata_is_dropped_silently() {
+fn legacy_session_headers_add_the_underscore_forms_on_post_and_handshake() {
+    let mut config = config();
+    config.legacy_session_headers = true;
+    let creds = Credentials::bearer(TOKEN);
+    let context = ctx(&config, &creds);
+    let post = post(&context);
+    let handshake = ws_handshake(&context).expect("builds");
+    for h in [post.headers(), handshake.headers()] {
+        for name in [
+            "session-id",
+            "thread-id",
+            "x-client-request-id",
+            "session_id",
+            "thread_id",
+        ] {
+            assert_eq!(get(h, name), Some("conv-1"), "{name}");
+        }
+    }
+    let names = names(post.headers());
+    let at = |name: &str| names.iter().position(|n| *n == name).expect(name);
+    assert!(
+        at("x-client-request-id") < at("session_id") && at("thread_id") < at("originator"),
+        "the legacy forms follow the hyphenated ones: {names:?}"
+    );
+}
+
+#[test]
+fn invalid_turn_metadata_header_is_dropped_silently() {
     let config = config();
     let creds = Credentials::bearer(TOKEN);
     for bad in ["line\r\nInjected: yes", "a\nb", "nul\0", "tab\x7f"] {
@@ -188,22 +232,18 @@ fn invalid_turn_metadata_is_dropped_silently() {
             "{bad:?} dropped"
         );
         assert!(request.headers().get("injected").is_none());
-        let handshake = ws_handshake(&context).expect("still builds");
-        assert!(
-            handshake.headers().get("x-codex-turn-metadata").is_none(),
-            "{bad:?} dropped"
-        );
     }
 }
 
 #[test]
-fn turn_state_is_sent_only_when_captured() {
+fn turn_state_is_sent_on_a_post_only_when_captured_and_never_in_a_handshake() {
     let token = turn_state_token("ts-1");
     let config = config();
     let creds = Credentials::bearer(TOKEN);
     let without = ctx(&config, &creds);
     let with = HeaderContext {
         turn_state: Some(&token),
+        turn_metadata: Some("meta-1"),
         ..without
     };
     assert!(post(&without).headers().get("x-codex-turn-state").is_none());
@@ -211,20 +251,19 @@ fn turn_state_is_sent_only_when_captured() {
         get(post(&with).headers(), "x-codex-turn-state"),
         Some("ts-1")
     );
-    assert!(
-        ws_handshake(&without)
-            .expect("builds")
-            .headers()
-            .get("x-codex-turn-state")
-            .is_none()
-    );
     assert_eq!(
-        get(
-            ws_handshake(&with).expect("builds").headers(),
-            "x-codex-turn-state"
-        ),
-        Some("ts-1")
+        get(post(&with).headers(), "x-codex-turn-metadata"),
+        Some("meta-1")
     );
+    for context in [without, with] {
+        let handshake = ws_handshake(&context).expect("builds");
+        for turn_scoped in ["x-codex-turn-state", "x-codex-turn-metadata"] {
+            assert!(
+                handshake.headers().get(turn_scoped).is_none(),
+                "a socket may outlive its turn: no {turn_scoped} in a handshake"
+            );
+        }
+    }
 }
 
 #[test]
@@ -302,8 +341,10 @@ fn handshake_has_identity_and_beta_headers_but_no_body_headers() {
         account_id: Some("acct-9".into()),
         ..Credentials::bearer(TOKEN)
     };
+    let token = turn_state_token("ts-1");
     let context = HeaderContext {
         turn_metadata: Some("meta"),
+        turn_state: Some(&token),
         ..ctx(&config, &creds)
     };
     let request = ws_handshake(&context).expect("builds");
@@ -315,12 +356,13 @@ fn handshake_has_identity_and_beta_headers_but_no_body_headers() {
         [
             "authorization",
             "chatgpt-account-id",
-            "session_id",
+            "session-id",
+            "thread-id",
+            "x-client-request-id",
             "originator",
             "user-agent",
             "version",
             "x-codex-beta-features",
-            "x-codex-turn-metadata",
             "x-extra",
             "openai-beta",
         ]

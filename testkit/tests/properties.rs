@@ -305,7 +305,8 @@ proptest! {
     #![proptest_config(cases(48))]
 
     /// A turn-state token never crosses into another turn, the first one a turn
-    /// receives wins, and it is carried by every later POST and handshake of that turn.
+    /// receives wins, and it is carried by every later POST (as a header) and
+    /// `response.create` (in `client_metadata`) of that turn, never by a handshake.
     #[test]
     fn turn_state_stays_in_its_turn_and_the_first_wins(
         websockets in any::<bool>(),
@@ -345,14 +346,17 @@ proptest! {
             for hs in &rec.handshakes[before.1..after.1] {
                 let sent = hs.response_headers.iter()
                     .find(|(n, _)| n == "x-codex-turn-state").map(|(_, v)| v.clone());
-                traffic.push((hs.step, sent, header_text(&hs.headers, "x-codex-turn-state"), true));
+                let carried = header_text(&hs.headers, "x-codex-turn-state");
+                prop_assert_eq!(carried, None, "a handshake carries no token");
+                traffic.push((hs.step, sent, None, false));
             }
             for msg in &rec.ws_messages[before.2..after.2] {
-                traffic.push((msg.step, msg.metadata_token.clone(), None, false));
+                let carried = msg.turn_state().map(str::to_owned);
+                traffic.push((msg.step, msg.metadata_token.clone(), carried, true));
             }
             traffic.sort_by_key(|t| t.0);
             let tokens_of_turn: BTreeSet<String> = traffic.iter().filter_map(|t| t.1.clone()).collect();
-            // Each POST or handshake carries exactly the first token the turn received
+            // Each POST or message carries exactly the first token the turn received
             // before it: none before any, the first one after (never a later one, never
             // one from another turn).
             let mut first: Option<String> = None;

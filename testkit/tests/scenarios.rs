@@ -11,7 +11,8 @@ use turnwire_protocol::request::RequestFields;
 use turnwire_protocol::session::{RequestInput, RequestSpec, Telemetry};
 use turnwire_testkit::sim::auth::AuthAnswer;
 use turnwire_testkit::sim::{
-    End, Handshake, Reply, RequestOutcome, Simulator, Step, Terminal, WsKind, sim_config,
+    End, Handshake, Reply, RequestOutcome, Simulator, Step, Terminal, TurnStateDelivery, WsKind,
+    sim_config,
 };
 use turnwire_testkit::wire::{self, ev, user};
 
@@ -108,10 +109,18 @@ fn scenario_01_http_stream() {
     let post = &rec.http[0];
     assert_eq!(post.method, "POST");
     assert_eq!(post.uri, "http://sim.invalid/v1/responses");
-    assert_eq!(
-        rec.post_header(0, "session_id").as_deref(),
-        Some("conv-sim")
-    );
+    // Revision 2: hyphenated session headers; the underscore forms only with
+    // legacy_session_headers.
+    for name in ["session-id", "thread-id", "x-client-request-id"] {
+        assert_eq!(
+            rec.post_header(0, name).as_deref(),
+            Some("conv-sim"),
+            "{name}"
+        );
+    }
+    for legacy in ["session_id", "thread_id"] {
+        assert_eq!(rec.post_header(0, legacy), None, "{legacy}");
+    }
     assert_eq!(
         rec.post_header(0, "authorization").as_deref(),
         Some("Bearer token-0")
@@ -128,6 +137,42 @@ fn scenario_01_http_stream() {
     assert_eq!(post.body["model"], MODEL);
     assert_eq!(post.body["stream"], true);
     assert_eq!(post.body["input"], json!([user("hello")]));
+    assert!(
+        post.body.get("client_metadata").is_none(),
+        "nothing to send: omitted"
+    );
+    assert!(post.body.get("generate").is_none(), "never on HTTP");
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_01_http_stream_with_legacy_session_headers() {
+    let config = Config {
+        legacy_session_headers: true,
+        ..http_config()
+    };
+    let mut sim = sim(config);
+    let turn = sim.start_turn();
+
+    assert!(
+        sim.run_request(turn, append(vec![user("hello")]))
+            .is_completed()
+    );
+
+    let rec = sim.recording();
+    for name in [
+        "session-id",
+        "thread-id",
+        "x-client-request-id",
+        "session_id",
+        "thread_id",
+    ] {
+        assert_eq!(
+            rec.post_header(0, name).as_deref(),
+            Some("conv-sim"),
+            "{name}"
+        );
+    }
     assert_clean(&mut sim);
 }
 
@@ -323,11 +368,115 @@ fn scenario_08_turn_state_over_http() {
     assert_clean(&mut sim);
 }
 
+/// Scenario 9's server: turn 1's first response is a tool call preceded by a
+/// `response.metadata` event carrying `ts-1` (a revision-2 server).
+fn scenario_09_sim(config: Config) -> (Simulator, Value) {
+    let mut sim = sim(config);
+    let call = wire::function_call("fc-1", "call-1", "shell", "{\"cmd\":\"ls\"}");
+    sim.server_mut().send_turn_state("ts-1");
+    sim.server_mut().push_ws(Reply::events(ev::response(
+        "resp-1",
+        std::slice::from_ref(&call),
+    )));
+    (sim, call)
+}
+
 #[test]
 fn scenario_09_turn_state_over_websocket() {
+    let (mut sim, _call) = scenario_09_sim(ws_config(WsProtocol::V2, false));
+
+    let turn1 = sim.start_turn();
+    let first = sim.run_request(turn1, append(vec![user("list files")]));
+    // The response asked for a tool call, so turn 1 makes a follow-up request.
+    let second = sim.run_request(
+        turn1,
+        append(vec![wire::function_output("call-1", "a.txt")]),
+    );
+    sim.end_turn(turn1).expect("turn 1 is idle");
+    let turn2 = sim.start_turn();
+    let third = sim.run_request(turn2, append(vec![user("next turn")]));
+
+    assert!(first.is_completed() && second.is_completed() && third.is_completed());
+    let rec = sim.recording();
+    assert_eq!(rec.posts(), 0);
+    assert_eq!(
+        rec.ws_messages[0].metadata_token.as_deref(),
+        Some("ts-1"),
+        "the token arrived in a response.metadata event"
+    );
+    assert!(
+        rec.handshakes.iter().all(|h| h.response_headers.is_empty()),
+        "and not in a handshake"
+    );
+    // The three response.create messages carry the token as [absent, ts-1, absent].
+    assert_eq!(rec.ws_messages.len(), 3);
+    assert!(
+        rec.ws_messages
+            .iter()
+            .all(|m| m.json["type"] == "response.create")
+    );
+    assert_eq!(
+        rec.message_turn_states(),
+        [None, Some("ts-1".to_owned()), None]
+    );
+    // Turn 1's follow-up chains on the same socket.
+    assert_eq!(rec.ws_messages[1].conn, rec.ws_messages[0].conn);
+    assert_eq!(rec.ws_messages[1].kind, WsKind::Chained);
+    // No handshake carries anything turn-scoped.
+    for i in 0..rec.ws_attempts() {
+        assert_eq!(rec.handshake_header(i, "x-codex-turn-state"), None);
+        assert_eq!(rec.handshake_header(i, "x-codex-turn-metadata"), None);
+    }
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_09_reconnect_keeps_the_token() {
+    let config = Config {
+        stream_max_retries: 2,
+        ..ws_config(WsProtocol::V2, false)
+    };
+    let (mut sim, _call) = scenario_09_sim(config);
+    // The server cuts the socket during turn 1's second request.
+    sim.server_mut().push_ws(
+        Reply::with_steps(vec![Step::ModelPrefix(2)]).end(End::Reset("connection reset".into())),
+    );
+
+    let turn1 = sim.start_turn();
+    let first = sim.run_request(turn1, append(vec![user("list files")]));
+    let second = sim.run_request(
+        turn1,
+        append(vec![wire::function_output("call-1", "a.txt")]),
+    );
+    sim.end_turn(turn1).expect("turn 1 is idle");
+    let turn2 = sim.start_turn();
+    let third = sim.run_request(turn2, append(vec![user("next turn")]));
+
+    assert!(first.is_completed() && second.is_completed() && third.is_completed());
+    assert_eq!(second.reconnects(), [(1, 2)]);
+    let rec = sim.recording();
+    assert_eq!(rec.ws_messages.len(), 4);
+    assert_eq!(
+        rec.message_turn_states(),
+        [None, Some("ts-1".to_owned()), Some("ts-1".to_owned()), None],
+        "the reconnect's message still carries ts-1; turn 2 starts without it"
+    );
+    let (cut, retry) = (&rec.ws_messages[1], &rec.ws_messages[2]);
+    assert_ne!(retry.conn, cut.conn, "the retry went over a new socket");
+    assert_eq!(retry.kind, WsKind::Create, "a new socket: full create");
+    for i in 0..rec.ws_attempts() {
+        assert_eq!(rec.handshake_header(i, "x-codex-turn-state"), None);
+    }
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_09_revision_1_server_token_in_the_turns_handshake() {
+    // A server with the revision-1 behaviour sends the token in the handshake of the
+    // turn's own socket; it is still captured, and sent only in messages.
     let mut sim = sim(ws_config(WsProtocol::V2, false));
-    sim.server_mut()
-        .push_handshake(Handshake::accept_with("x-codex-turn-state", "ts-1"));
+    sim.server_mut().turn_state_delivery = TurnStateDelivery::HandshakeHeader;
+    sim.server_mut().send_turn_state("ts-1");
     let closing = || {
         Reply::model().end(End::Close {
             code: Some(1000),
@@ -353,10 +502,20 @@ fn scenario_09_turn_state_over_websocket() {
         3,
         "each connection was closed after its response"
     );
-    let carried: Vec<Option<String>> = (0..3)
+    assert_eq!(
+        rec.handshakes[0].response_headers,
+        [("x-codex-turn-state".to_owned(), "ts-1".to_owned())]
+    );
+    let sent: Vec<Option<String>> = (0..3)
         .map(|i| rec.handshake_header(i, "x-codex-turn-state"))
         .collect();
-    assert_eq!(carried, [None, Some("ts-1".to_owned()), None]);
+    assert_eq!(sent, [None, None, None], "never in a handshake");
+    // Captured when the handshake completed, before the first message went out: every
+    // message of turn 1 sent after the capture carries it, and turn 2's does not.
+    assert_eq!(
+        rec.message_turn_states(),
+        [Some("ts-1".to_owned()), Some("ts-1".to_owned()), None]
+    );
     assert_clean(&mut sim);
 }
 
@@ -382,6 +541,35 @@ fn scenario_10_first_token_wins() {
         .collect();
     assert_eq!(
         carried,
+        [None, Some("ts-1".to_owned()), Some("ts-1".to_owned())]
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_10_first_token_wins_over_websocket() {
+    let mut sim = sim(ws_config(WsProtocol::V2, false));
+    // Each of the first two responses starts with a response.metadata event.
+    sim.server_mut().send_turn_state("ts-1");
+    sim.server_mut().send_turn_state("ts-2");
+
+    let turn = sim.start_turn();
+    for text in ["a", "b", "c"] {
+        assert!(
+            sim.run_request(turn, append(vec![user(text)]))
+                .is_completed()
+        );
+    }
+
+    let rec = sim.recording();
+    let arrived: Vec<Option<&str>> = rec
+        .ws_messages
+        .iter()
+        .map(|m| m.metadata_token.as_deref())
+        .collect();
+    assert_eq!(arrived, [Some("ts-1"), Some("ts-2"), None]);
+    assert_eq!(
+        rec.message_turn_states(),
         [None, Some("ts-1".to_owned()), Some("ts-1".to_owned())]
     );
     assert_clean(&mut sim);

@@ -6,10 +6,11 @@ use turnwire_protocol::config::{Config, WsProtocol};
 use turnwire_protocol::error::ResponseError;
 use turnwire_protocol::event::ResponseEvent;
 use turnwire_protocol::request::RequestFields;
-use turnwire_protocol::session::{RequestInput, RequestSpec};
+use turnwire_protocol::session::{RequestInput, RequestSpec, Telemetry, TurnOptions};
 use turnwire_testkit::sim::server::LineEnding;
 use turnwire_testkit::sim::{
-    End, FaultConfig, Handshake, Reply, Simulator, Step, Terminal, WsKind, sim_config,
+    End, FaultConfig, Handshake, Reply, Simulator, Step, Terminal, TurnStateDelivery, WsKind,
+    sim_config,
 };
 use turnwire_testkit::wire::{self, ev, user};
 
@@ -84,7 +85,9 @@ fn a_turn_after_the_cooldown_tries_websocket_again() {
 }
 
 #[test]
-fn an_adopted_preconnect_brings_its_turn_state_into_the_turn() {
+fn an_adopted_preconnect_does_not_bring_its_handshake_token_into_the_turn() {
+    // Section 7 (rev 2): only a handshake the turn made itself is a source of its
+    // token; a preconnected socket belongs to no turn when its handshake completes.
     let mut config = ws_config();
     config.preconnect = Some(true);
     let mut sim = Simulator::new(config, 1).unwrap();
@@ -105,16 +108,167 @@ fn an_adopted_preconnect_brings_its_turn_state_into_the_turn() {
     assert!(first.is_completed() && second.is_completed());
     let rec = sim.recording();
     assert_eq!(rec.ws_attempts(), 2);
-    assert_eq!(rec.handshake_header(0, "x-codex-turn-state"), None);
-    assert_eq!(
-        rec.handshake_header(1, "x-codex-turn-state").as_deref(),
-        Some("ts-pre"),
-        "the token captured by the preconnect belongs to the adopting turn"
-    );
     assert_eq!(
         rec.ws_messages[0].conn, rec.handshakes[0].conn,
         "adopted, not reopened"
     );
+    assert_eq!(rec.message_turn_states(), [None, None]);
+    for i in 0..2 {
+        assert_eq!(rec.handshake_header(i, "x-codex-turn-state"), None);
+    }
+    sim.assert_no_violations();
+}
+
+#[test]
+fn a_turn_captures_the_token_of_a_handshake_it_made_and_sends_it_in_messages_only() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    sim.server_mut().turn_state_delivery = TurnStateDelivery::HandshakeHeader;
+    sim.server_mut().send_turn_state("ts-hs");
+    // The first response closes the socket, so the second request opens another.
+    sim.server_mut().push_ws(Reply::model().end(End::Close {
+        code: Some(1000),
+        reason: "bye".into(),
+    }));
+
+    let turn = sim.start_turn();
+    assert!(sim.run_request(turn, ask("a")).is_completed());
+    sim.run_until_idle();
+    assert!(sim.run_request(turn, ask("b")).is_completed());
+
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2);
+    assert_eq!(
+        rec.handshakes[0].response_headers,
+        [("x-codex-turn-state".to_owned(), "ts-hs".to_owned())]
+    );
+    assert_eq!(
+        rec.message_turn_states(),
+        [Some("ts-hs".to_owned()), Some("ts-hs".to_owned())],
+        "captured when the handshake completed, so the first message already has it"
+    );
+    assert_eq!(
+        rec.handshake_header(1, "x-codex-turn-state"),
+        None,
+        "the reconnect's handshake carries nothing turn-scoped"
+    );
+    sim.assert_no_violations();
+}
+
+#[test]
+fn client_metadata_carries_caller_and_turn_metadata_on_both_transports() {
+    for websockets in [false, true] {
+        let config = Config {
+            websockets,
+            ..ws_config()
+        };
+        let mut sim = Simulator::new(config, 1).unwrap();
+        sim.server_mut().send_turn_state("ts-1");
+        let turn = sim.start_turn_with(TurnOptions {
+            metadata: Some("turn-meta".into()),
+        });
+        let mut spec = ask("a");
+        spec.fields
+            .client_metadata
+            .insert("user".into(), "u-1".into());
+        spec.fields
+            .client_metadata
+            .insert("x-codex-turn-state".into(), "forged".into());
+        assert!(sim.run_request(turn, spec.clone()).is_completed());
+        assert!(sim.run_request(turn, spec).is_completed());
+
+        let rec = sim.recording();
+        let bodies: Vec<&serde_json::Value> = if websockets {
+            rec.ws_messages.iter().map(|m| &m.json).collect()
+        } else {
+            rec.http.iter().map(|p| &p.body).collect()
+        };
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(
+            bodies[0]["client_metadata"],
+            serde_json::json!({"user": "u-1", "x-codex-turn-metadata": "turn-meta"}),
+            "websocket {websockets}: no token before the capture, the forged one ignored"
+        );
+        let second = if websockets {
+            serde_json::json!({"user": "u-1", "x-codex-turn-metadata": "turn-meta", "x-codex-turn-state": "ts-1"})
+        } else {
+            serde_json::json!({"user": "u-1", "x-codex-turn-metadata": "turn-meta"})
+        };
+        assert_eq!(
+            bodies[1]["client_metadata"], second,
+            "websocket {websockets}"
+        );
+        if !websockets {
+            assert_eq!(
+                rec.post_header(1, "x-codex-turn-state").as_deref(),
+                Some("ts-1")
+            );
+            assert_eq!(
+                rec.post_header(0, "x-codex-turn-metadata").as_deref(),
+                Some("turn-meta")
+            );
+        } else {
+            assert_eq!(rec.handshake_header(0, "x-codex-turn-metadata"), None);
+        }
+        sim.assert_no_violations();
+    }
+}
+
+#[test]
+fn an_oversized_client_metadata_value_is_not_sent_and_is_reported() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    let turn = sim.start_turn();
+    let mut spec = ask("a");
+    spec.fields
+        .client_metadata
+        .insert("big".into(), "é".repeat(2049));
+    spec.fields
+        .client_metadata
+        .insert("fits".into(), "é".repeat(2048));
+    assert!(sim.run_request(turn, spec).is_completed());
+
+    let message = &sim.recording().ws_messages[0];
+    assert_eq!(message.client_metadata_value("big"), None);
+    assert_eq!(
+        message
+            .client_metadata_value("fits")
+            .map(|v| v.chars().count()),
+        Some(2048)
+    );
+    let reported: Vec<(String, usize)> = sim
+        .telemetry()
+        .iter()
+        .filter_map(|t| match &t.record {
+            Telemetry::ClientMetadataDropped { key, chars, .. } => Some((key.clone(), *chars)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, [("big".to_owned(), 2049)]);
+    sim.assert_no_violations();
+}
+
+#[test]
+fn an_invalid_token_in_a_metadata_event_is_rejected_reported_and_the_next_valid_one_kept() {
+    let mut sim = Simulator::new(ws_config(), 1).unwrap();
+    sim.server_mut().push_ws(Reply::with_steps(vec![
+        Step::Event(ev::metadata_turn_state("bad\r\ntoken")),
+        Step::Event(ev::metadata_turn_state("ts-later")),
+        Step::Model,
+    ]));
+    let turn = sim.start_turn();
+    assert!(sim.run_request(turn, ask("a")).is_completed());
+    assert!(sim.run_request(turn, ask("b")).is_completed());
+
+    assert_eq!(
+        sim.recording().message_turn_states(),
+        [None, Some("ts-later".to_owned())],
+        "the invalid value is never sent and leaves the cell empty for a valid one"
+    );
+    let rejected = sim
+        .telemetry()
+        .iter()
+        .filter(|t| matches!(t.record, Telemetry::TurnStateRejected { .. }))
+        .count();
+    assert_eq!(rejected, 1);
     sim.assert_no_violations();
 }
 

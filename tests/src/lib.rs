@@ -43,6 +43,7 @@ macro_rules! scenario_tests {
             s07_after_failure,
             s08_turn_state_over_http,
             s09_turn_state_over_websocket,
+            s09_turn_state_after_a_reconnect,
             s10_first_token_wins,
             s11_426_fallback,
             s12_budget_fallback,

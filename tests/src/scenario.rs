@@ -27,7 +27,8 @@ use crate::harness::{Harness, Rt, within};
 
 /// The model every scenario asks for.
 pub const MODEL: &str = "gpt-conformance";
-/// The conversation id every client is built with (the `session_id` header).
+/// The conversation id every client is built with (the `session-id`, `thread-id` and
+/// `x-client-request-id` headers).
 pub const CONVERSATION_ID: &str = "conv-conformance";
 /// The jitter seed every client is built with.
 pub const SEED: u64 = 7;

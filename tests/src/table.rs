@@ -32,6 +32,7 @@ pub fn all() -> Vec<Scenario> {
         s07_after_failure(),
         s08_turn_state_over_http(),
         s09_turn_state_over_websocket(),
+        s09_turn_state_after_a_reconnect(),
         s10_first_token_wins(),
         s11_426_fallback(),
         s12_budget_fallback(),
@@ -99,7 +100,8 @@ fn assert_completed(o: &Observed, i: usize) {
 
 // 1. HTTP stream. One request; server streams created, a text delta, an assistant
 //    item, completed. Caller sees those events in order; exactly one POST /v1/responses
-//    with the headers of 3.1 (session_id, Authorization, originator, no turn state).
+//    with the headers of 3.1 (session-id, thread-id, Authorization, originator, no turn
+//    state, no session_id unless legacy_session_headers).
 fn s01_http_stream() -> Scenario {
     Scenario {
         plan: vec![Act::NewTurn, Act::say("hello")],
@@ -131,7 +133,19 @@ fn s01_http_stream() -> Scenario {
             assert_eq!(post.method, "POST");
             assert_eq!(post.uri, format!("{}/responses", o.base_url));
             let header = |name| rec.post_header(0, name);
-            assert_eq!(header("session_id").as_deref(), Some(CONVERSATION_ID));
+            for name in ["session-id", "thread-id", "x-client-request-id"] {
+                assert_eq!(header(name).as_deref(), Some(CONVERSATION_ID), "{name}");
+            }
+            assert_eq!(
+                header("session_id"),
+                None,
+                "only with legacy_session_headers"
+            );
+            assert_eq!(
+                header("thread_id"),
+                None,
+                "only with legacy_session_headers"
+            );
             assert_eq!(header("authorization"), Some(format!("Bearer {TOKEN}")));
             assert_eq!(header("originator").as_deref(), Some("turnwire"));
             assert_eq!(header("accept").as_deref(), Some("text/event-stream"));
@@ -144,6 +158,8 @@ fn s01_http_stream() -> Scenario {
             assert_eq!(post.body["stream"], true);
             assert_eq!(post.body["input"], json!([user("hello")]));
             assert_eq!(post.body["prompt_cache_key"], CONVERSATION_ID);
+            assert!(post.body.get("client_metadata").is_none(), "empty: omitted");
+            assert!(post.body.get("generate").is_none(), "never on HTTP");
             assert!(!post.compress);
         },
         ..scenario("s01_http_stream")
@@ -177,10 +193,14 @@ fn s02_websocket_stream() -> Scenario {
                 rec.handshake_header(0, "authorization"),
                 Some(format!("Bearer {TOKEN}"))
             );
-            assert_eq!(
-                rec.handshake_header(0, "session_id").as_deref(),
-                Some(CONVERSATION_ID)
-            );
+            for name in ["session-id", "thread-id", "x-client-request-id"] {
+                assert_eq!(
+                    rec.handshake_header(0, name).as_deref(),
+                    Some(CONVERSATION_ID),
+                    "{name}"
+                );
+            }
+            assert_eq!(rec.handshake_header(0, "session_id"), None);
             assert_eq!(rec.ws_messages.len(), 1);
             let message = &rec.ws_messages[0].json;
             assert_eq!(message["type"], "response.create");
@@ -414,51 +434,112 @@ fn s08_turn_state_over_http() -> Scenario {
     }
 }
 
-// 9. Turn state over WebSocket. Same shape with the token on the first handshake and
-//    each connection closed after its response: handshakes carry [absent, ts-1, absent].
+// 9. Turn state over WebSocket (rev 2). Same shape as 8, the token arriving in a
+//    response.metadata event of turn 1's first response: the three response.create
+//    messages carry client_metadata["x-codex-turn-state"] as [absent, ts-1, absent],
+//    and no handshake carries the header.
 fn s09_turn_state_over_websocket() -> Scenario {
     Scenario {
         configure: |c| websocket(c, WsProtocol::V2, false),
-        script: |s| {
-            s.push_handshake(Handshake::accept_with("x-codex-turn-state", "ts-1"));
-            for _ in 0..3 {
-                s.push_ws(Reply::model().end(End::Close {
-                    code: Some(1000),
-                    reason: "done".into(),
-                }));
-            }
-        },
-        plan: vec![
-            Act::NewTurn,
-            Act::say("a"),
-            Act::await_server_close(),
-            Act::say("b"),
-            Act::await_server_close(),
-            Act::NewTurn,
-            Act::say("c"),
-        ],
+        script: s09_script,
+        plan: s09_plan(),
         check: |o| {
-            for i in 0..3 {
-                assert_eq!(
-                    o.request(i).shape(),
-                    ["created", "delta", "item_done", "completed"],
-                    "request {i}: no reconnect"
-                );
-            }
+            let call = wire::function_call("fc-1", "call-1", "shell", "{\"cmd\":\"ls\"}");
+            assert_eq!(o.request(0).shape(), ["created", "item_done", "completed"]);
+            assert_eq!(o.request(0).output_item(0), call);
+            assert_completed(o, 1);
+            assert_completed(o, 2);
             let rec = &o.recording;
+            assert_eq!(rec.posts(), 0);
             assert_eq!(
-                rec.ws_attempts(),
-                3,
-                "each connection was closed after its response"
+                rec.ws_messages[0].metadata_token.as_deref(),
+                Some("ts-1"),
+                "the token arrived in a response.metadata event"
+            );
+            assert_eq!(rec.ws_messages.len(), 3);
+            assert!(rec.ws_messages.iter().all(|m| !m.lost));
+            assert!(
+                rec.ws_messages
+                    .iter()
+                    .all(|m| m.json["type"] == "response.create")
             );
             assert_eq!(
-                o.handshake_headers("x-codex-turn-state"),
+                rec.message_turn_states(),
                 [None, Some("ts-1".to_owned()), None]
             );
-            assert!(rec.ws_messages.iter().all(|m| !m.lost));
-            assert_eq!(rec.ws_messages.len(), 3);
+            // Turn 1's follow-up chains on its socket.
+            assert_eq!(rec.ws_messages[1].conn, rec.ws_messages[0].conn);
+            assert_eq!(rec.ws_messages[1].kind, WsKind::Chained);
+            assert!(
+                o.handshake_headers("x-codex-turn-state")
+                    .iter()
+                    .all(Option::is_none)
+            );
+            assert!(
+                o.handshake_headers("x-codex-turn-metadata")
+                    .iter()
+                    .all(Option::is_none)
+            );
         },
         ..scenario("s09_turn_state_over_websocket")
+    }
+}
+
+/// Scenario 9's server: a tool call preceded by a `response.metadata` event with ts-1.
+fn s09_script(s: &mut FakeServer) {
+    let call = wire::function_call("fc-1", "call-1", "shell", "{\"cmd\":\"ls\"}");
+    s.send_turn_state("ts-1");
+    s.push_ws(Reply::events(ev::response("resp-1", &[call])));
+}
+
+/// Scenario 9's plan: turn 1 asks and follows up on the tool call; turn 2 asks once.
+fn s09_plan() -> Vec<Act> {
+    vec![
+        Act::NewTurn,
+        Act::say("list files"),
+        Act::request(|_| append(vec![wire::function_output("call-1", "a.txt")])),
+        Act::NewTurn,
+        Act::say("next turn"),
+    ]
+}
+
+// 9 (rev 2), continued. When the server cuts the socket during turn 1's second
+//    request, the reconnect's message still carries ts-1.
+fn s09_turn_state_after_a_reconnect() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.stream_max_retries = 2;
+        },
+        script: |s| {
+            s09_script(s);
+            s.push_ws(
+                Reply::with_steps(vec![Step::ModelPrefix(2)]).end(End::Reset("reset".into())),
+            );
+        },
+        plan: s09_plan(),
+        check: |o| {
+            assert_completed(o, 0);
+            assert_completed(o, 1);
+            assert_completed(o, 2);
+            assert_eq!(o.request(1).reconnects(), [(1, 2)]);
+            let rec = &o.recording;
+            assert_eq!(rec.ws_messages.len(), 4);
+            assert_eq!(
+                rec.message_turn_states(),
+                [None, Some("ts-1".to_owned()), Some("ts-1".to_owned()), None],
+                "the reconnect's message still carries ts-1; turn 2 starts without it"
+            );
+            let (cut, retry) = (&rec.ws_messages[1], &rec.ws_messages[2]);
+            assert_ne!(retry.conn, cut.conn, "the retry went over a new socket");
+            assert_eq!(retry.kind, WsKind::Create);
+            assert!(
+                o.handshake_headers("x-codex-turn-state")
+                    .iter()
+                    .all(Option::is_none)
+            );
+        },
+        ..scenario("s09_turn_state_after_a_reconnect")
     }
 }
 
@@ -1098,8 +1179,9 @@ fn identity_config(c: &mut Config) {
 }
 
 // 1 / 3 / 4 / 10. Identity, organisation, project, sub-agent, extra and beta-feature
-// headers, turn metadata and provider query parameters, on the WebSocket handshake
-// and, after a 426 switches the same request to HTTP, on the POST.
+// headers and provider query parameters, on the WebSocket handshake and, after a 426
+// switches the same request to HTTP, on the POST; the turn metadata only on the POST
+// (a handshake carries nothing turn-scoped) and in its body's client_metadata.
 fn s24_identity_headers_on_both_transports() -> Scenario {
     Scenario {
         configure: identity_config,
@@ -1129,14 +1211,15 @@ fn s24_identity_headers_on_both_transports() -> Scenario {
             );
             let expected = [
                 ("authorization", format!("Bearer {TOKEN}")),
-                ("session_id", CONVERSATION_ID.to_owned()),
+                ("session-id", CONVERSATION_ID.to_owned()),
+                ("thread-id", CONVERSATION_ID.to_owned()),
+                ("x-client-request-id", CONVERSATION_ID.to_owned()),
                 ("originator", "turnwire".to_owned()),
                 ("openai-organization", "org-7".to_owned()),
                 ("openai-project", "proj-7".to_owned()),
                 ("x-openai-subagent", "review".to_owned()),
                 ("x-extra", "extra-value".to_owned()),
                 ("x-codex-beta-features", "alpha,beta".to_owned()),
-                ("x-codex-turn-metadata", "turn-meta-1".to_owned()),
             ];
             for (name, value) in &expected {
                 assert_eq!(
@@ -1161,6 +1244,15 @@ fn s24_identity_headers_on_both_transports() -> Scenario {
             );
             assert_eq!(rec.post_header(0, "openai-beta"), None);
             assert_eq!(rec.post_header(0, "x-codex-turn-state"), None);
+            assert_eq!(rec.handshake_header(0, "x-codex-turn-metadata"), None);
+            assert_eq!(
+                rec.post_header(0, "x-codex-turn-metadata").as_deref(),
+                Some("turn-meta-1")
+            );
+            assert_eq!(
+                rec.http[0].body["client_metadata"],
+                json!({"x-codex-turn-metadata": "turn-meta-1"})
+            );
         },
         ..scenario("s24_identity_headers_on_both_transports")
     }
@@ -1214,8 +1306,9 @@ fn s25_rate_limit_headers_over_http() -> Scenario {
     }
 }
 
-// 7. A turn-state token from a response.metadata frame is captured and sent on the
-// turn's next WebSocket connect, and not in the next turn.
+// 7. A turn-state token from a response.metadata frame is captured and sent in the
+// client_metadata of the turn's next message (over a new connection whose handshake
+// carries no token), and not in the next turn.
 fn s26_turn_state_from_a_metadata_frame() -> Scenario {
     Scenario {
         configure: |c| websocket(c, WsProtocol::V2, false),
@@ -1257,6 +1350,10 @@ fn s26_turn_state_from_a_metadata_frame() -> Scenario {
             assert_eq!(rec.ws_attempts(), 3);
             assert_eq!(
                 o.handshake_headers("x-codex-turn-state"),
+                [None, None, None]
+            );
+            assert_eq!(
+                rec.message_turn_states(),
                 [None, Some("ts-meta".to_owned()), None]
             );
         },

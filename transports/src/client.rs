@@ -70,7 +70,7 @@ impl Client {
         })
     }
 
-    /// The conversation id (`session_id` header).
+    /// The conversation id (`session-id`, `thread-id` and `x-client-request-id` headers).
     pub fn conversation_id(&self) -> &str {
         &self.shared.conversation_id
     }

@@ -7,7 +7,9 @@ use super::request::Phase;
 use super::turn::{self, Baseline, TurnSocket};
 use super::{ConnOwner, RequestId, Session, TurnId};
 use crate::error::ResponseError;
-use crate::request::{self as encode, HeaderContext, RequestError};
+use crate::request::{
+    self as encode, HeaderContext, MetadataSources, OversizedValue, RequestError,
+};
 use crate::time::Instant;
 
 impl Session {
@@ -32,10 +34,20 @@ impl Session {
         let (Some(req), Some(turn)) = (self.requests.get(&id), self.turns.get(&turn_id)) else {
             return;
         };
+        // On HTTP the token travels as a header, never in the body.
+        let (metadata, oversized) = encode::client_metadata(
+            MetadataSources {
+                caller: &req.fields.client_metadata,
+                turn_metadata: turn.metadata.as_deref(),
+                turn_state: turn.turn_state.as_ref(),
+            },
+            Transport::Http,
+        );
         let body = encode::encode_body(
             &req.fields,
             &self.conversation_id,
             &turn.history[..req.input_len],
+            &metadata,
         );
         let ctx = HeaderContext {
             config: &self.config,
@@ -64,6 +76,7 @@ impl Session {
             request,
             compress,
         }));
+        self.report_oversized(id, oversized);
         self.telemetry(Telemetry::AttemptStarted {
             request: id,
             attempt,
@@ -162,14 +175,31 @@ impl Session {
             &req.fields,
         );
         let message = plan.kind();
-        let text = match plan {
-            turn::Plan::Full => encode::ws_create(&req.fields, &self.conversation_id, input, None),
-            turn::Plan::Append { from } => encode::ws_append(&input[from..]),
-            turn::Plan::Chained { from, previous } => encode::ws_create(
-                &req.fields,
-                &self.conversation_id,
-                &input[from..],
-                Some(previous),
+        // Every `response.create` carries the turn's token as it stands now, so an
+        // attempt after a capture (a follow-up, a reconnect) has it.
+        let (metadata, oversized) = encode::client_metadata(
+            MetadataSources {
+                caller: &req.fields.client_metadata,
+                turn_metadata: turn.metadata.as_deref(),
+                turn_state: turn.turn_state.as_ref(),
+            },
+            Transport::WebSocket,
+        );
+        let (text, oversized) = match plan {
+            turn::Plan::Full => (
+                encode::ws_create(&req.fields, &self.conversation_id, input, None, &metadata),
+                oversized,
+            ),
+            turn::Plan::Append { from } => (encode::ws_append(&input[from..]), Vec::new()),
+            turn::Plan::Chained { from, previous } => (
+                encode::ws_create(
+                    &req.fields,
+                    &self.conversation_id,
+                    &input[from..],
+                    Some(previous),
+                    &metadata,
+                ),
+                oversized,
             ),
         };
         turn.baseline = Some(Baseline {
@@ -193,6 +223,7 @@ impl Session {
             self.emit(id, event);
         }
         self.push(Output::SendWs { conn, text });
+        self.report_oversized(id, oversized);
         self.telemetry(Telemetry::AttemptStarted {
             request: id,
             attempt,
@@ -200,6 +231,18 @@ impl Session {
             message,
             bytes,
         });
+    }
+
+    /// Reports each `client_metadata` value left out of request `id`'s attempt for
+    /// being too long.
+    fn report_oversized(&mut self, id: RequestId, oversized: Vec<OversizedValue>) {
+        for OversizedValue { key, chars } in oversized {
+            self.telemetry(Telemetry::ClientMetadataDropped {
+                request: id,
+                key,
+                chars,
+            });
+        }
     }
 
     /// Closes whatever the request's current attempt has open (the turn's socket when

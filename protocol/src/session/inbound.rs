@@ -507,9 +507,12 @@ impl Session {
                 }
                 self.fail_live_attempt(now, id, classified);
             }
-            ServerEvent::Metadata { headers } => {
+            ServerEvent::Metadata { turn_state, .. } => {
                 let turn = req.turn;
-                self.capture_turn_state(turn, &headers);
+                let limit = self.config.limits.header_value;
+                let found =
+                    turn_state.map(|raw| headers::validate_turn_state(raw.as_bytes(), limit));
+                self.capture_found_turn_state(turn, found);
             }
             ServerEvent::Timing(raw) => {
                 self.telemetry(Telemetry::WebsocketTiming { request: id, raw })
@@ -517,11 +520,24 @@ impl Session {
         }
     }
 
-    /// Captures a turn-state token from response headers: first value wins; an
+    /// Captures a turn-state token from the response headers of a `POST` or of a
+    /// handshake the turn itself made (PROTOCOL.md section 7): first value wins; an
     /// invalid value is reported and never stored.
     pub(super) fn capture_turn_state(&mut self, turn_id: TurnId, headers: &http::HeaderMap) {
         let limit = self.config.limits.header_value;
-        let Some(found) = headers::turn_state(headers, limit) else {
+        let found = headers::turn_state(headers, limit);
+        self.capture_found_turn_state(turn_id, found);
+    }
+
+    /// Stores a validated token in the turn's write-once cell, or reports a rejected
+    /// one. Does nothing once the turn holds a token (later values, valid or not, are
+    /// ignored) or when nothing was found.
+    fn capture_found_turn_state(
+        &mut self,
+        turn_id: TurnId,
+        found: Option<Result<headers::TurnStateToken, headers::TurnStateError>>,
+    ) {
+        let Some(found) = found else {
             return;
         };
         let Some(turn) = self.turns.get_mut(&turn_id) else {

@@ -52,7 +52,8 @@ pub struct SessionParams {
     pub credentials: Credentials,
     /// Whether the auth source can refresh after a 401 (API keys cannot).
     pub auth_refreshable: bool,
-    /// Conversation id (`session_id` header, `prompt_cache_key`).
+    /// Conversation id (`session-id`, `thread-id`, `x-client-request-id` headers,
+    /// `prompt_cache_key`).
     pub conversation_id: String,
     /// Jitter seed: the driver's entropy, logged so a run can be replayed.
     pub seed: u64,

@@ -176,6 +176,17 @@ pub enum Telemetry {
         /// Why.
         reason: String,
     },
+    /// A `client_metadata` value longer than the 2,048-character limit was left out of
+    /// an attempt's request (PROTOCOL.md 3.1); reported on every attempt that leaves it
+    /// out.
+    ClientMetadataDropped {
+        /// The request.
+        request: RequestId,
+        /// The entry's key.
+        key: String,
+        /// The value's length in characters.
+        chars: usize,
+    },
     /// A `responsesapi.websocket_timing` frame.
     WebsocketTiming {
         /// The request.

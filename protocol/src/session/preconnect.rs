@@ -7,7 +7,7 @@ use super::turn::TurnSocket;
 use super::{ConnId, ConnOwner, RequestId, Session, TurnId};
 use crate::config::Config;
 use crate::event::ResponseEvent;
-use crate::headers::{self, TurnStateToken};
+use crate::headers;
 use crate::request::{self as encode, HeaderContext};
 use crate::time::Instant;
 
@@ -25,7 +25,6 @@ pub(crate) enum PreconnectState {
     /// Open and waiting to be adopted, at most `preconnect_max_idle`.
     Open {
         since: Instant,
-        turn_state: Option<TurnStateToken>,
         header_events: Vec<ResponseEvent>,
     },
 }
@@ -89,16 +88,13 @@ impl Session {
         }
     }
 
-    /// Hands the open preconnected socket to a turn, copying its turn-state token.
-    /// Returns the connection, or `None` when the slot holds no open socket.
+    /// Hands the open preconnected socket to a turn. Its handshake's turn-state token,
+    /// if any, is not the turn's: only a handshake the turn made itself counts
+    /// (PROTOCOL.md section 7). Returns the connection, or `None` when the slot holds
+    /// no open socket.
     pub(super) fn adopt_preconnect(&mut self, turn_id: TurnId) -> Option<ConnId> {
         let slot = self.preconnect.take()?;
-        let PreconnectState::Open {
-            turn_state,
-            header_events,
-            ..
-        } = slot.state
-        else {
+        let PreconnectState::Open { header_events, .. } = slot.state else {
             self.preconnect = Some(slot);
             return None;
         };
@@ -109,11 +105,7 @@ impl Session {
             conn,
             header_events,
         });
-        let captured = turn_state.is_some_and(|token| turn.capture_turn_state(token));
         self.conns.insert(conn, ConnOwner::Turn(turn_id));
-        if captured {
-            self.telemetry(Telemetry::TurnStateCaptured { turn: turn_id });
-        }
         self.telemetry(Telemetry::Preconnect {
             conn,
             result: PreconnectResult::Adopted { turn: turn_id },
@@ -137,14 +129,9 @@ impl Session {
         };
         let conn = slot.conn;
         let limit = self.config.limits.header_value;
-        let turn_state = match headers::turn_state(headers, limit) {
-            Some(Ok(token)) => Some(token),
-            _ => None,
-        };
         let header_events = headers::header_events(headers, limit);
         slot.state = PreconnectState::Open {
             since: now,
-            turn_state,
             header_events,
         };
         self.telemetry(Telemetry::Preconnect {

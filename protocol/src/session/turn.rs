@@ -75,7 +75,7 @@ pub(crate) fn plan<'a>(
         && base.completed
         && base.len > 0
         && input_len > base.len
-        && base.fields == *fields;
+        && base.fields.chains_with(fields);
     if !usable {
         return Plan::Full;
     }

@@ -13,7 +13,13 @@
 //! - no WebSocket attempt after the fallback (unless the cooldown passed and a new
 //!   turn started), and the request that fell back continues over HTTP;
 //! - the turn-state token: captured at most once per turn, from that turn's own
-//!   traffic, and carried by exactly the later requests and handshakes of that turn;
+//!   traffic (never from a socket it adopted), and carried by exactly the later
+//!   requests of that turn (the `POST` header, each `response.create`'s
+//!   `client_metadata`); a token never crosses into another turn;
+//! - a handshake never carries turn-scoped headers (`x-codex-turn-state`,
+//!   `x-codex-turn-metadata`), and every handshake and `POST` carries `session-id`,
+//!   `thread-id` and `x-client-request-id` (the underscore forms only with
+//!   `legacy_session_headers`);
 //! - a WebSocket message is incremental exactly when section 6 says so, and the input
 //!   the server reconstructs (or the `POST` body carries) is the request's full input;
 //! - messages go only on open, idle sockets, never on an unadopted preconnect;
@@ -33,10 +39,29 @@ use turnwire_protocol::session::{
 use turnwire_protocol::time::Instant;
 
 use super::server::{HandshakeRecord, HttpRecord, WsKind, WsMessageRecord, header_text};
+
+/// The string entries of a body's `client_metadata` object.
+fn client_metadata_of(body: &Value) -> BTreeMap<String, String> {
+    body.get("client_metadata")
+        .and_then(Value::as_object)
+        .map(|object| {
+            object
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 use crate::wire;
 
-/// The turn-state header.
+/// The turn-state header and `client_metadata` key.
 const TURN_STATE: &str = "x-codex-turn-state";
+
+/// The turn-metadata header and `client_metadata` key.
+const TURN_METADATA: &str = "x-codex-turn-metadata";
+
+/// The longest `client_metadata` value the session sends, in characters.
+const MAX_METADATA_CHARS: usize = 2048;
 
 /// Which rule a violation breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,7 +127,6 @@ struct WsState {
     busy: bool,
     preconnect: bool,
     adopted: bool,
-    turn_state: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -170,6 +194,7 @@ struct Rules {
     partial_retry: bool,
     compression: bool,
     header_limit: usize,
+    legacy_session_headers: bool,
 }
 
 /// See the module documentation.
@@ -195,7 +220,6 @@ pub struct Checker {
     token: String,
     must_close: BTreeSet<ConnId>,
     pending: Option<Pending>,
-    unplaced_ws: BTreeMap<ConnId, (Option<String>, BTreeMap<TurnId, String>)>,
     same_instant_timeouts: u32,
     stuck: bool,
 }
@@ -216,6 +240,7 @@ impl Checker {
                 partial_retry: config.retry_after_partial_output,
                 compression: config.request_compression,
                 header_limit: config.limits.header_value,
+                legacy_session_headers: config.legacy_session_headers,
             },
             violations: Vec::new(),
             now: Instant::ZERO,
@@ -236,7 +261,6 @@ impl Checker {
             token: token.to_owned(),
             must_close: BTreeSet::new(),
             pending: None,
-            unplaced_ws: BTreeMap::new(),
             same_instant_timeouts: 0,
             stuck: false,
         }
@@ -304,12 +328,11 @@ impl Checker {
                     .token
                     .as_ref()
                     .is_some_and(|t| !t.is_empty() && t.len() <= self.rules.header_limit);
-                current.head_with_token = valid;
+                // A preconnect's handshake is no turn's: its token is never captured.
+                current.head_with_token = valid && self.preconnect_conn != Some(*conn);
                 if let Input::WsOpened { .. } = input {
                     current.ws_opened = true;
-                    let state = self.ws.entry(*conn).or_default();
-                    state.opened = true;
-                    state.turn_state = current.token.clone();
+                    self.ws.entry(*conn).or_default().opened = true;
                 }
             }
             Input::WsRefused { conn, headers, .. } => {
@@ -482,15 +505,15 @@ impl Checker {
         self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, false);
         let carried = header_text(&record.headers, TURN_STATE);
-        let expected = self.expected_token(turn);
-        if carried != expected {
+        self.check_carried_token(carried, turn, &format!("POST of {id}"));
+        let metadata = client_metadata_of(&record.body);
+        if let Some(token) = metadata.get(TURN_STATE) {
             self.violate(
                 Rule::TurnState,
-                format!(
-                    "POST of {id} ({turn}) carries turn state {carried:?}, expected {expected:?}"
-                ),
+                format!("POST of {id} carries turn state {token:?} in its body"),
             );
         }
+        self.check_body_turn_metadata(&metadata, turn, &format!("POST of {id}"));
         self.check_identity(&record.headers, Some(turn), &format!("POST of {id}"));
         let encoding = header_text(&record.headers, "content-encoding");
         let zstd = encoding.as_deref() == Some("zstd");
@@ -521,8 +544,56 @@ impl Checker {
         }
     }
 
-    /// Authorization with the current token, `session_id`, and the turn's metadata
-    /// (none on a preconnect).
+    /// The token a request of `turn` carried (`carried`) is exactly the turn's own:
+    /// none before the turn captured one, and never another turn's.
+    fn check_carried_token(&mut self, carried: Option<String>, turn: TurnId, what: &str) {
+        let expected = self.expected_token(turn);
+        if carried == expected {
+            return;
+        }
+        let crossed = carried.as_ref().and_then(|token| {
+            self.turn_token
+                .iter()
+                .find(|(other, t)| **other != turn && *t == token)
+                .map(|(other, _)| *other)
+        });
+        let what = match crossed {
+            Some(other) => format!(
+                "{what} ({turn}) carries the turn state {carried:?} of {other}: a token crossed turns"
+            ),
+            None => {
+                format!("{what} ({turn}) carries turn state {carried:?}, expected {expected:?}")
+            }
+        };
+        self.violate(Rule::TurnState, what);
+    }
+
+    /// A body's `client_metadata` carries the turn's metadata when it fits the
+    /// 2,048-character bound, and nothing under that key otherwise.
+    fn check_body_turn_metadata(
+        &mut self,
+        metadata: &BTreeMap<String, String>,
+        turn: TurnId,
+        what: &str,
+    ) {
+        let carried = metadata.get(TURN_METADATA);
+        let expected = self
+            .turn_metadata
+            .get(&turn)
+            .filter(|m| m.chars().count() <= MAX_METADATA_CHARS);
+        if carried != expected {
+            self.violate(
+                Rule::Wire,
+                format!(
+                    "{what} has client_metadata turn metadata {carried:?}, expected {expected:?}"
+                ),
+            );
+        }
+    }
+
+    /// Authorization with the current token, the session headers, and the turn's
+    /// metadata header on a `POST` (`turn` is `None` for a handshake, which carries
+    /// nothing turn-scoped).
     fn check_identity(&mut self, headers: &http::HeaderMap, turn: Option<TurnId>, what: &str) {
         let auth = header_text(headers, "authorization");
         let want = format!("Bearer {}", self.token);
@@ -532,11 +603,26 @@ impl Checker {
                 format!("{what} has the wrong Authorization header"),
             );
         }
-        let session = header_text(headers, "session_id");
-        if session.as_deref() != Some(super::CONVERSATION_ID) {
-            self.violate(Rule::Wire, format!("{what} has session_id {session:?}"));
+        for name in ["session-id", "thread-id", "x-client-request-id"] {
+            let value = header_text(headers, name);
+            if value.as_deref() != Some(super::CONVERSATION_ID) {
+                self.violate(Rule::Wire, format!("{what} has {name} {value:?}"));
+            }
         }
-        let metadata = header_text(headers, "x-codex-turn-metadata");
+        let legacy = self
+            .rules
+            .legacy_session_headers
+            .then_some(super::CONVERSATION_ID);
+        for name in ["session_id", "thread_id"] {
+            let value = header_text(headers, name);
+            if value.as_deref() != legacy {
+                self.violate(
+                    Rule::Wire,
+                    format!("{what} has {name} {value:?}, expected {legacy:?}"),
+                );
+            }
+        }
+        let metadata = header_text(headers, TURN_METADATA);
         let expected = turn.and_then(|t| self.turn_metadata.get(&t).cloned());
         if metadata != expected {
             self.violate(
@@ -544,6 +630,21 @@ impl Checker {
                 format!("{what} carries turn metadata {metadata:?}, expected {expected:?}"),
             );
         }
+    }
+
+    /// A handshake carries nothing turn-scoped (PROTOCOL.md 3.2, rev 2): a socket may
+    /// outlive the turn that opened it.
+    fn check_handshake_headers(&mut self, record: &HandshakeRecord) {
+        let conn = record.conn;
+        for name in [TURN_STATE, TURN_METADATA] {
+            if let Some(value) = header_text(&record.headers, name) {
+                self.violate(
+                    Rule::TurnState,
+                    format!("handshake {conn} carries the turn-scoped header {name}: {value:?}"),
+                );
+            }
+        }
+        self.check_identity(&record.headers, None, &format!("handshake {conn}"));
     }
 
     /// The session opened a WebSocket (already recorded by the server).
@@ -561,7 +662,7 @@ impl Checker {
                 format!("WebSocket {conn} opened after the fallback activated at {at:?}"),
             );
         }
-        let carried = header_text(&record.headers, TURN_STATE);
+        self.check_handshake_headers(record);
         if self.input.preconnect {
             self.conns.insert(conn, Owner::Preconnect);
             self.preconnect_conn = Some(conn);
@@ -572,33 +673,17 @@ impl Checker {
                     ..WsState::default()
                 },
             );
-            self.check_identity(&record.headers, None, &format!("preconnect {conn}"));
-            if carried.is_some() {
-                self.violate(
-                    Rule::TurnState,
-                    format!("preconnect {conn} carries a turn-state token"),
-                );
-            }
             return;
         }
         self.ws.insert(conn, WsState::default());
         let Some((turn, id)) = self.sole_running() else {
             // Several requests run: place the handshake when a message on it names
-            // its request, checking the token the turn had now.
+            // its request.
             self.conns.insert(conn, Owner::Unknown);
-            self.unplaced_ws
-                .insert(conn, (carried, self.turn_token.clone()));
             return;
         };
         self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
-        self.check_identity(&record.headers, Some(turn), &format!("handshake {conn}"));
-        let expected = self.expected_token(turn);
-        if carried != expected {
-            self.violate(Rule::TurnState, format!(
-                "handshake {conn} of {id} ({turn}) carries turn state {carried:?}, expected {expected:?}"
-            ));
-        }
     }
 
     /// The session sent a WebSocket message (already recorded by the server).
@@ -648,19 +733,9 @@ impl Checker {
 
     fn check_message(&mut self, record: &WsMessageRecord, turn: TurnId, id: RequestId) {
         let conn = record.conn;
-        if let Some((carried, tokens)) = self.unplaced_ws.remove(&conn) {
-            let expected = tokens.get(&turn).cloned();
-            if carried != expected {
-                self.violate(
-                    Rule::TurnState,
-                    format!(
-                        "handshake {conn} of {turn} carried {carried:?}, expected {expected:?}"
-                    ),
-                );
-            }
-        }
         self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
+        self.check_message_metadata(record, turn, id);
         let Some(req) = self.requests.get(&id).cloned() else {
             return;
         };
@@ -703,6 +778,40 @@ impl Checker {
             outputs: Vec::new(),
         };
         self.last_message.insert(turn, last);
+    }
+
+    /// A `response.create` carries the turn's token (when it fits the 2,048-character
+    /// bound) and metadata in `client_metadata`; a `response.append` carries neither.
+    fn check_message_metadata(&mut self, record: &WsMessageRecord, turn: TurnId, id: RequestId) {
+        let what = format!("message of {id} on {}", record.conn);
+        match record.kind {
+            WsKind::Create | WsKind::Chained => {
+                let carried = record.turn_state().map(str::to_owned);
+                let fits = self
+                    .expected_token(turn)
+                    .is_none_or(|t| t.chars().count() <= MAX_METADATA_CHARS);
+                if fits {
+                    self.check_carried_token(carried, turn, &what);
+                } else if let Some(token) = carried {
+                    self.violate(
+                        Rule::TurnState,
+                        format!(
+                            "{what} carries a token of {} characters, over the bound",
+                            token.chars().count()
+                        ),
+                    );
+                }
+                let metadata = record.client_metadata.clone();
+                self.check_body_turn_metadata(&metadata, turn, &what);
+            }
+            WsKind::Append if record.json.get("client_metadata").is_some() => {
+                self.violate(
+                    Rule::Wire,
+                    format!("{what}: response.append carries client_metadata"),
+                );
+            }
+            _ => {}
+        }
     }
 
     /// The session closed a connection.
@@ -948,10 +1057,9 @@ impl Checker {
         let from_preconnect =
             self.input.ws_opened && from_conn.is_some() && from_conn == self.preconnect_conn;
         let token = if from_preconnect || self.input.start_request {
-            // Adoption: the token the preconnect's handshake brought.
-            self.preconnect_conn
-                .and_then(|c| self.ws.get(&c))
-                .and_then(|s| s.turn_state.clone())
+            // Adoption: a socket the turn did not open brings no token (section 7).
+            let what = format!("{turn} captured a token from a socket it adopted");
+            return self.violate(Rule::TurnState, what);
         } else {
             match from_conn.and_then(|c| self.conns.get(&c)).copied() {
                 Some(Owner::Request(t, _)) if t != turn => {
@@ -1084,7 +1192,7 @@ fn expected_kind(
     let Some(last) = last else {
         return WsKind::Create;
     };
-    if last.conn != conn || !last.completed || last.fields != *fields {
+    if last.conn != conn || !last.completed || !last.fields.chains_with(fields) {
         return WsKind::Create;
     }
     let mut baseline = last.input.clone();

@@ -44,7 +44,8 @@ pub use faults::{FaultConfig, NetFaults, ServerFaults};
 pub use matching::{Matcher, ReplyRule, ReplyRules};
 pub use model::ModelKind;
 pub use server::{
-    Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, WsKind,
+    Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, TurnStateDelivery,
+    WsKind,
 };
 
 /// The wall-clock time at virtual instant zero: 2026-01-01T00:00:00Z.

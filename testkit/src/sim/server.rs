@@ -18,6 +18,12 @@
 //! holds per connection (the last completed response's input and output) and
 //! reconstructs the full input of every incremental message, flagging messages that
 //! chain onto something it does not hold.
+//!
+//! Turn-state tokens queued with [`FakeServer::send_turn_state`] go out the way the
+//! server's [`TurnStateDelivery`] says: in a `response.metadata` event of the next
+//! WebSocket response (revision 2 servers, the default), or in the headers of the
+//! next accepted handshake (the revision-1 behaviour); on HTTP always as a response
+//! header of the next `POST`.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -267,6 +273,17 @@ pub struct Emission {
     pub input: Input,
 }
 
+/// Where the server puts a turn-state token on WebSocket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TurnStateDelivery {
+    /// Revision 2: a `response.metadata` event ahead of the next WebSocket response's
+    /// frames.
+    #[default]
+    ResponseMetadata,
+    /// Revision 1: the `x-codex-turn-state` header of the next accepted handshake.
+    HandshakeHeader,
+}
+
 /// How a WebSocket request message asked for its response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WsKind {
@@ -349,6 +366,37 @@ pub struct WsMessageRecord {
     pub lost: bool,
     /// The turn-state token of the first `response.metadata` frame of the reply.
     pub metadata_token: Option<String>,
+    /// The message's `client_metadata` object, entries with string values only (empty
+    /// when absent).
+    pub client_metadata: BTreeMap<String, String>,
+}
+
+impl WsMessageRecord {
+    /// The `client_metadata` value under `key`, if the message carried one.
+    pub fn client_metadata_value(&self, key: &str) -> Option<&str> {
+        self.client_metadata.get(key).map(String::as_str)
+    }
+
+    /// The turn-state token the message carried in `client_metadata`.
+    pub fn turn_state(&self) -> Option<&str> {
+        self.client_metadata_value(TURN_STATE)
+    }
+}
+
+/// The turn-state header and `client_metadata` key.
+const TURN_STATE: &str = "x-codex-turn-state";
+
+/// The string entries of a message's `client_metadata` object.
+fn client_metadata_of(json: &Value) -> BTreeMap<String, String> {
+    json.get("client_metadata")
+        .and_then(Value::as_object)
+        .map(|object| {
+            object
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A connection the session closed.
@@ -398,6 +446,15 @@ impl Recording {
     /// The value of header `name` on the `i`th handshake, if present.
     pub fn handshake_header(&self, i: usize, name: &str) -> Option<String> {
         header_text(&self.handshakes.get(i)?.headers, name)
+    }
+
+    /// The turn-state token each WebSocket message carried in its `client_metadata`,
+    /// in order of arrival (lost messages included).
+    pub fn message_turn_states(&self) -> Vec<Option<String>> {
+        self.ws_messages
+            .iter()
+            .map(|m| m.turn_state().map(str::to_owned))
+            .collect()
     }
 }
 
@@ -457,6 +514,10 @@ pub struct FakeServer {
     recording: Recording,
     faults: Option<ServerFaults>,
     noted_delays: Vec<Duration>,
+    /// Tokens queued by [`FakeServer::send_turn_state`], not yet sent.
+    turn_states: VecDeque<String>,
+    /// Where tokens go on WebSocket.
+    pub turn_state_delivery: TurnStateDelivery,
     /// The number of the session input being handled; the simulator sets it.
     pub(crate) step: u64,
     /// Line ending of SSE bodies.
@@ -510,6 +571,15 @@ impl FakeServer {
         self.ws_script.push_back(reply);
     }
 
+    /// Queues a turn-state token: it goes out with the next `POST` reply (as the
+    /// `x-codex-turn-state` response header) or, on WebSocket, per
+    /// [`FakeServer::turn_state_delivery`]: in a `response.metadata` event ahead of the
+    /// next message's reply, or in the headers of the next accepted handshake. Tokens
+    /// queued together go out one per reply, in order.
+    pub fn send_turn_state(&mut self, token: &str) {
+        self.turn_states.push_back(token.to_owned());
+    }
+
     /// What the server received.
     pub fn recording(&self) -> &Recording {
         &self.recording
@@ -537,10 +607,15 @@ impl FakeServer {
             self.model_context = ModelContext::new(body.clone(), now);
         }
         let chosen = self.rules.choose_http(request, &body);
-        let reply = match chosen.or_else(|| self.http_script.pop_front()) {
+        let mut reply = match chosen.or_else(|| self.http_script.pop_front()) {
             Some(reply) => reply,
             None => self.unscripted_http(),
         };
+        if reply.status != 0
+            && let Some(token) = self.turn_states.pop_front()
+        {
+            reply = reply.header(TURN_STATE, &token);
+        }
         let reply = if streaming { reply } else { self.folded(reply) };
         self.noted_delays
             .extend(reply.requested_delays.iter().copied());
@@ -563,13 +638,20 @@ impl FakeServer {
     pub fn on_open_ws(&mut self, now: Instant, open: &WsOpen) -> Vec<Emission> {
         let conn = open.conn;
         self.rules.note_handshake(conn, &open.request);
-        let answer = match self.handshake_script.pop_front() {
+        let mut answer = match self.handshake_script.pop_front() {
             Some(answer) => answer,
             None => match self.faults.as_mut() {
                 Some(faults) => faults.handshake(),
                 None => Handshake::accept(),
             },
         };
+        if self.turn_state_delivery == TurnStateDelivery::HandshakeHeader
+            && let Handshake::Accept { headers, .. } | Handshake::AcceptThenClose { headers, .. } =
+                &mut answer
+            && let Some(token) = self.turn_states.pop_front()
+        {
+            headers.push((TURN_STATE.to_owned(), token));
+        }
         let (status, response_headers) = match &answer {
             Handshake::Accept { headers, .. } | Handshake::AcceptThenClose { headers, .. } => {
                 (101, headers.clone())
@@ -675,6 +757,7 @@ impl FakeServer {
                 step: self.step,
                 conn,
                 kind: reconstruct(&json, None).0,
+                client_metadata: client_metadata_of(&json),
                 json,
                 full_input: Err("sent after the server closed the socket".into()),
                 completed: None,
@@ -704,15 +787,23 @@ impl FakeServer {
             chosen = self.rules.choose_ws(conn, &request);
             self.model_context = ModelContext::new(request, now);
         }
-        let reply = match chosen.or_else(|| self.ws_script.pop_front()) {
+        let mut reply = match chosen.or_else(|| self.ws_script.pop_front()) {
             Some(reply) => reply,
             None => self.unscripted_ws(),
         };
+        if self.turn_state_delivery == TurnStateDelivery::ResponseMetadata
+            && let Some(token) = self.turn_states.pop_front()
+        {
+            reply
+                .steps
+                .insert(0, Step::Event(ev::metadata_turn_state(&token)));
+        }
         self.noted_delays
             .extend(reply.requested_delays.iter().copied());
         let metadata_token = reply.steps.iter().find_map(|step| match step {
             Step::Event(e) if ev::kind(e) == "response.metadata" => e
-                .pointer("/headers/x-codex-turn-state")
+                .get("headers")
+                .and_then(|h| h.get(TURN_STATE))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             _ => None,
@@ -735,6 +826,7 @@ impl FakeServer {
             at: now,
             step: self.step,
             conn,
+            client_metadata: client_metadata_of(&json),
             json,
             kind,
             full_input,

@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::types::*;
-use super::{Need, caller, header_map, is_object, missing, object, object_field, parse};
+use super::{Need, caller, is_object, missing, object, object_field, parse};
 use crate::event::lenient::Scalar;
 use crate::event::{
     CreditsSnapshot, EventDecodeError, RateLimitSnapshot, RateLimitWindow, ResponseEvent,
     ServerEvent,
 };
+use crate::headers::{TURN_STATE, headers_from_json};
 
 pub(super) fn metadata(
     json: &str,
@@ -27,9 +28,32 @@ pub(super) fn metadata(
         .headers
         .filter(|raw| is_object(raw))
         .ok_or_else(|| missing(event_type, "headers"))?;
+    let map: serde_json::Value = serde_json::from_str(headers.get()).unwrap_or_default();
     Ok(ServerEvent::Metadata {
-        headers: header_map(headers),
+        headers: headers_from_json(&map),
+        turn_state: raw_turn_state(&map),
     })
+}
+
+/// The `x-codex-turn-state` entry of a metadata `headers` object as sent: a string (the
+/// first of an array of strings), or a number or boolean in its JSON form. Kept even
+/// when it is not a valid header value, so the session can reject and report it rather
+/// than lose it silently.
+fn raw_turn_state(map: &serde_json::Value) -> Option<String> {
+    let value = map
+        .as_object()?
+        .iter()
+        .find_map(|(name, value)| name.eq_ignore_ascii_case(TURN_STATE).then_some(value))?;
+    let value = match value {
+        serde_json::Value::Array(values) => values.first()?,
+        value => value,
+    };
+    match value {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 /// `codex.rate_limits`. Accepted shape (every part optional, read leniently):
