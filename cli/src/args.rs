@@ -45,7 +45,7 @@ pub(crate) enum WsProtocolChoice {
 }
 
 #[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant)] // parsed once per process
+#[allow(clippy::large_enum_variant)] // parsed once per process: its size does not matter
 pub(crate) enum Command {
     /// Run a multi-turn session against an embedded loopback server and show every
     /// capability at work. Needs no account and no network.

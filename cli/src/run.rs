@@ -49,6 +49,8 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut options = ClientOptions::new(config.clone(), ApiKey::new(key));
     options.conversation_id = Some(conversation_id.clone());
     options.seed = Some(seed);
+    // The CLI is where the environment is read; the library only gets the lookup.
+    #[allow(clippy::disallowed_methods)]
     let env = |name: &str| std::env::var(name).ok();
     options.proxy = proxy(&args, env)?;
     options.tls = trust(&args, env)?;

@@ -5,6 +5,7 @@
 //!
 //! The memory figure is the process's peak resident set (`VmHWM`, Linux only), so the
 //! test runs alone in its process, as nextest runs every test.
+#![allow(clippy::print_stderr)] // the skip notice and the measurement's figure
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

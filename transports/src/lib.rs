@@ -3,7 +3,9 @@
 //! The turnwire driver, written once over a small [`Runtime`] trait: it carries out
 //! the sans-IO core's outputs with HTTP/1.1 (the core's `http1` codec), WebSocket
 //! (async-tungstenite) and TLS (rustls with the ring provider), and feeds every result
-//! back. The runtime crates (`turnwire-tokio`, `turnwire-smol`) plug a runtime in.
+//! back. Every socket is opened in one place, which also tunnels through an HTTP
+//! [`Proxy`] and applies one trust policy ([`TlsSettings`]). The runtime crates
+//! (`turnwire-tokio`, `turnwire-smol`) plug a runtime in.
 //!
 //! ```ignore
 //! let client = turnwire_tokio::client(ClientOptions::new(config, ApiKey::new(key)))?;
