@@ -67,6 +67,9 @@ struct ConnTask {
     paused: bool,
 }
 
+// `Input` is large because a request's spec travels in it, but a `Wake` is built
+// and consumed once per poll; boxing it would allocate for every transport input.
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Command(Command),
     Input {

@@ -1211,3 +1211,138 @@ fn expected_kind(
         _ => WsKind::Create,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The turn-state rules of the checker catch what they name, fed records a
+    //! misbehaving session would produce.
+
+    use super::*;
+    use turnwire_protocol::session::{RequestSpec, TurnOptions};
+
+    const AT: Instant = Instant::ZERO;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        super::super::server::header_map(
+            &pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The identity headers every request and handshake carries.
+    fn identity(extra: &[(&str, &str)]) -> http::HeaderMap {
+        let id = super::super::CONVERSATION_ID;
+        let mut pairs = vec![
+            ("authorization", "Bearer token-0"),
+            ("session-id", id),
+            ("thread-id", id),
+            ("x-client-request-id", id),
+        ];
+        pairs.extend_from_slice(extra);
+        headers(&pairs)
+    }
+
+    fn checker(websockets: bool) -> Checker {
+        let config = Config {
+            websockets,
+            ..super::super::sim_config()
+        };
+        Checker::new(&config, "token-0")
+    }
+
+    /// Starts turn `turn` with request `request` (input: one user message).
+    fn start(c: &mut Checker, turn: u64, request: u64) {
+        c.before_input(AT, &Input::StartTurn(TurnOptions::default()));
+        c.on_ack(&Ok(InputAck::TurnStarted(TurnId(turn))), false);
+        let spec = RequestSpec {
+            fields: RequestFields::new("m"),
+            input: RequestInput::Append(wire::items([wire::user("q")])),
+        };
+        c.before_input(
+            AT,
+            &Input::StartRequest {
+                turn: TurnId(turn),
+                spec,
+            },
+        );
+        c.on_ack(&Ok(InputAck::RequestStarted(RequestId(request))), false);
+    }
+
+    fn post(conn: u64, headers: http::HeaderMap) -> HttpRecord {
+        HttpRecord {
+            at: AT,
+            step: 0,
+            conn: ConnId(conn),
+            method: "POST".into(),
+            uri: "http://sim.invalid/v1/responses".into(),
+            headers,
+            body: serde_json::json!({"model": "m", "input": [wire::user("q")]}),
+            compress: false,
+            status: 200,
+            response_headers: Vec::new(),
+        }
+    }
+
+    fn turn_state_violations(c: &Checker) -> Vec<String> {
+        c.violations()
+            .iter()
+            .filter(|v| v.rule == Rule::TurnState)
+            .map(|v| v.what.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_handshake_carrying_turn_scoped_headers_is_a_violation() {
+        let mut c = checker(true);
+        start(&mut c, 1, 1);
+        c.on_open_ws(&HandshakeRecord {
+            at: AT,
+            step: 0,
+            conn: ConnId(1),
+            uri: "ws://sim.invalid/v1/responses".into(),
+            headers: identity(&[
+                ("x-codex-turn-state", "ts-1"),
+                ("x-codex-turn-metadata", "meta"),
+            ]),
+            status: 101,
+            response_headers: Vec::new(),
+        });
+        let found = turn_state_violations(&c);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|v| v.contains("turn-scoped header")));
+    }
+
+    #[test]
+    fn a_token_carried_into_the_next_turn_is_a_violation() {
+        let mut c = checker(false);
+        start(&mut c, 1, 1);
+        c.on_open_http(&post(1, identity(&[])));
+        c.before_input(
+            AT,
+            &Input::HttpResponse {
+                conn: ConnId(1),
+                status: 200,
+                headers: headers(&[("x-codex-turn-state", "ts-1")]),
+            },
+        );
+        c.on_telemetry(&Telemetry::TurnStateCaptured { turn: TurnId(1) });
+        c.on_event(
+            TurnId(1),
+            RequestId(1),
+            &ResponseEvent::Completed {
+                response_id: "resp-1".into(),
+                usage: None,
+            },
+        );
+        c.on_close(ConnId(1));
+        assert!(turn_state_violations(&c).is_empty(), "{:?}", c.violations());
+
+        start(&mut c, 2, 2);
+        c.on_open_http(&post(2, identity(&[("x-codex-turn-state", "ts-1")])));
+        let found = turn_state_violations(&c);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("a token crossed turns"), "{found:?}");
+    }
+}
