@@ -73,19 +73,34 @@ pub(crate) enum Command {
         file: Option<PathBuf>,
     },
     /// Run the scripted loopback server for testing other clients.
-    Serve {
-        /// A scenario file (JSON); the default scenario answers every request.
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        /// Port on 127.0.0.1; 0 picks a free one.
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-    },
+    Serve(ServeArgs),
     /// Replay a recorded input trace through the core and print its outputs.
     Replay {
         /// A file written by `turnwire run --record`.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// A scenario file (JSON); without one the spec-complete default model answers
+    /// every request.
+    #[arg(long)]
+    pub(crate) scenario: Option<PathBuf>,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Write every request, handshake, WebSocket message and response head to this
+    /// file as JSON lines, with credentials redacted.
+    #[arg(long)]
+    pub(crate) log: Option<PathBuf>,
+    /// Connections served at once; further ones are closed at once.
+    #[arg(long, default_value_t = turnwire_testkit::loopback::ServerOptions::DEFAULT_MAX_CONNECTIONS)]
+    pub(crate) max_connections: usize,
+    /// Milliseconds a connection has to send a whole request head (also the idle
+    /// time after which a keep-alive connection is closed).
+    #[arg(long, default_value_t = 30_000)]
+    pub(crate) head_timeout_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]

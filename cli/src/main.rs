@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Demo { runtime, json } => demo::demo(runtime, json),
-        Command::Serve { scenario, port } => serve::serve(scenario.as_deref(), port),
+        Command::Serve(args) => serve::serve(&args),
     };
     match result {
         Ok(code) => code,

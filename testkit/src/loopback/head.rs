@@ -5,14 +5,12 @@ use futures_util::io::{AsyncRead, AsyncReadExt};
 /// Largest request head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// A parsed request head and the bytes read past it.
+/// A parsed request head.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
     pub(crate) method: http::Method,
     pub(crate) path: String,
     pub(crate) headers: http::HeaderMap,
-    /// Bytes after the head (the start of the body).
-    pub(crate) rest: Vec<u8>,
 }
 
 impl RequestHead {
@@ -24,32 +22,64 @@ impl RequestHead {
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
     }
 
-    /// `Content-Length`, or 0.
-    pub(crate) fn content_length(&self) -> usize {
+    /// `Content-Length`, or 0; `None` when it is present but not a number.
+    pub(crate) fn content_length(&self) -> Option<usize> {
+        match self.headers.get(http::header::CONTENT_LENGTH) {
+            None => Some(0),
+            Some(v) => v.to_str().ok()?.trim().parse().ok(),
+        }
+    }
+
+    /// True when the body is chunked (not supported for requests: answered 411).
+    pub(crate) fn is_chunked(&self) -> bool {
+        self.headers.contains_key(http::header::TRANSFER_ENCODING)
+    }
+
+    /// True when the client asked to close the connection after this exchange.
+    pub(crate) fn wants_close(&self) -> bool {
         self.headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("close"))
+    }
+
+    /// The path without its query.
+    pub(crate) fn route(&self) -> &str {
+        let path = self.path.split('?').next().unwrap_or_default();
+        path.strip_suffix('/').unwrap_or(path)
     }
 }
 
-/// Reads one request head. `Ok(None)` when the client closed before sending one.
+/// Bytes read from the socket at a time while waiting for a head: small, because an
+/// idle connection holds this much for as long as it stays open.
+const HEAD_READ: usize = 1024;
+
+/// Reads one request head. `buf` holds bytes already read on the connection (a
+/// pipelined request's start) and keeps whatever follows the head (the body's start).
+/// `Ok(None)` when the client closed before sending one.
 pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
+    buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<RequestHead>> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
+    let mut chunk = [0u8; HEAD_READ];
+    let mut searched = 0;
     let end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
+        if let Some(at) = find_blank_line(&buf[searched..]) {
+            break searched + at;
         }
+        searched = buf.len().saturating_sub(3);
         if buf.len() > MAX_HEAD {
             return Err(invalid("request head too large"));
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(None);
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(invalid("connection closed inside a request head"))
+            };
         }
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -67,6 +97,12 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
         .filter(|p| p.starts_with('/'))
         .ok_or_else(|| invalid("bad request target"))?
         .to_owned();
+    if words
+        .next()
+        .is_some_and(|version| !version.starts_with("HTTP/1."))
+    {
+        return Err(invalid("not an HTTP/1.x request"));
+    }
     let mut headers = http::HeaderMap::new();
     for line in lines {
         let (name, value) = line
@@ -78,13 +114,17 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
             http::HeaderValue::from_str(value.trim()).map_err(|_| invalid("bad header value"))?;
         headers.append(name, value);
     }
-    let rest = buf[end + 4..].to_vec();
+    buf.drain(..end + 4);
     Ok(Some(RequestHead {
         method,
         path,
         headers,
-        rest,
     }))
+}
+
+/// The offset of the first blank line (`\r\n\r\n`).
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
 fn invalid(message: &str) -> std::io::Error {

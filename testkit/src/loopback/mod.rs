@@ -23,10 +23,12 @@
 
 mod conn;
 mod head;
+pub mod journal;
 pub mod scenario;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -39,6 +41,57 @@ use turnwire_protocol::session::ConnId;
 use turnwire_protocol::time::Instant;
 
 use crate::sim::{FakeServer, Recording};
+pub use journal::Journal;
+
+/// How the server treats HTTP connections between requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Requests one connection carries at most: the last response says
+    /// `connection: close` and the server closes the connection after it. `None`: no
+    /// limit (the client or the head timeout ends the connection).
+    pub max_requests: Option<NonZeroU32>,
+    /// Server-wide HTTP response numbers (1 for the first response the server
+    /// sends, on any connection) after which the connection that carried the response
+    /// is closed without notice once the response is complete: a pooled connection
+    /// that dies while idle, as when a real server's idle timeout races the client's
+    /// next request.
+    pub close_idle_after: Vec<u64>,
+}
+
+/// Limits and switches of the socket shell (the replies come from the script).
+#[derive(Debug)]
+pub struct ServerOptions {
+    /// Connections served at once; a connection accepted beyond it is closed at once
+    /// (counted by [`LoopbackServer::refused_connections`]).
+    pub max_connections: usize,
+    /// Time a connection has to deliver a whole request head, counted from the
+    /// connection's start or from the end of the previous response; an idle
+    /// keep-alive connection is closed after it too.
+    pub head_timeout: Duration,
+    /// Keep-alive rules.
+    pub keep_alive: KeepAlive,
+    /// Where every request, handshake, message and response head is journaled.
+    pub journal: Option<Journal>,
+}
+
+impl ServerOptions {
+    /// The defaults: at most 4096 connections at once, 30 s for a request head,
+    /// unlimited keep-alive, no journal.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// The default time for a request head.
+    pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            head_timeout: Self::DEFAULT_HEAD_TIMEOUT,
+            keep_alive: KeepAlive::default(),
+            journal: None,
+        }
+    }
+}
 
 /// State shared by the accept loop, the connections and the test.
 pub(crate) struct Shared {
@@ -50,6 +103,12 @@ pub(crate) struct Shared {
     open: Mutex<usize>,
     changed: Condvar,
     accepted: AtomicU64,
+    refused: AtomicU64,
+    /// HTTP responses started, server-wide (numbers the keep-alive rules refer to).
+    http_responses: AtomicU64,
+    /// The next `x-request-id` number.
+    next_request_id: AtomicU64,
+    options: ServerOptions,
 }
 
 impl Shared {
@@ -111,6 +170,17 @@ impl LoopbackServer {
 
     /// Serves `script` on `port` (0 picks a free one), with TLS or without.
     pub fn start_on(script: FakeServer, port: u16, tls: bool) -> std::io::Result<LoopbackServer> {
+        Self::start_with(script, port, tls, ServerOptions::default())
+    }
+
+    /// Serves `script` on `port` (0 picks a free one), with TLS or without, under
+    /// `options`.
+    pub fn start_with(
+        script: FakeServer,
+        port: u16,
+        tls: bool,
+        options: ServerOptions,
+    ) -> std::io::Result<LoopbackServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -124,6 +194,10 @@ impl LoopbackServer {
             open: Mutex::new(0),
             changed: Condvar::new(),
             accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            http_responses: AtomicU64::new(0),
+            next_request_id: AtomicU64::new(1),
+            options,
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -186,9 +260,21 @@ impl LoopbackServer {
         *lock(&self.shared.open)
     }
 
-    /// Connections accepted since the start.
+    /// TCP connections accepted and served since the start (those refused over the
+    /// connection cap not included).
     pub fn accepted_connections(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections closed at once because [`ServerOptions::max_connections`] were
+    /// already open.
+    pub fn refused_connections(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// HTTP responses the server has started (every route, errors included).
+    pub fn http_responses(&self) -> u64 {
+        self.shared.http_responses.load(Ordering::Relaxed)
     }
 
     /// Waits until at most `n` connections are open, or `timeout` passes. Returns
@@ -231,6 +317,11 @@ async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         let Ok((tcp, _)) = accepted else { continue };
+        if *lock(&shared.open) >= shared.options.max_connections {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
         let shared = shared.clone();

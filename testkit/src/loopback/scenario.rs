@@ -4,23 +4,59 @@
 //! ```json
 //! {
 //!   "model_text": "Hello from the scenario ({n})",
+//!   "rules": [
+//!     {"match": {"input_contains": "weather"}, "reply": {"json": {"error": {"message": "no"}}, "status": 400}},
+//!     {"match": {"model": "gpt-slow", "nth": 2}, "reply": {"status": 500, "body": "{}"}, "times": 1}
+//!   ],
 //!   "http": [
 //!     {"status": 429, "headers": {"retry-after": "1"}, "body": "{\"error\":{\"type\":\"rate_limit\"}}"},
-//!     {"events": [{"type": "response.created", "response": {"id": "r1"}}], "end": "open"}
+//!     {"events": [{"type": "response.created", "response": {"id": "r1"}}], "end": "open"},
+//!     {"transcript": "capture.sse", "split": true}
 //!   ],
 //!   "handshakes": [{"refuse": {"status": 426}}, {"accept": {"headers": {"x-codex-turn-state": "ts-1"}}}],
-//!   "ws": [{"steps": [{"model": true}]}, {"transcript": "capture.sse"}]
+//!   "ws": [{"steps": [{"model": true}]}, {"transcript": "capture.sse"}],
+//!   "connections": {"max_requests": 2, "close_idle_after": [3]}
 //! }
 //! ```
 //!
-//! Each list is consumed in order, one entry per `POST`, handshake or WebSocket request
-//! message; when a list runs out, the server accepts handshakes and answers with its
-//! default model. A reply has `status` (default 200), `headers`, `delay_ms` before the
-//! head, then its body: `body` (raw text), `events` (event objects), `steps` (any mix of
-//! `{"event": {…}}`, `{"wait_ms": n}`, `{"keepalive": true}`, `{"raw": "…"}`,
-//! `{"model": true}`, `{"binary": n}`) or `transcript` (a file of SSE or one event JSON
-//! per line), and `end`: `"eof"` (default), `"open"` (stall), `{"reset": "message"}`
-//! (cut mid-stream) or `{"close": {"code": 1000, "reason": "…"}}`.
+//! **Which reply a request gets.** For each `POST` and WebSocket request message the
+//! `rules` are tried first, in order: the first whose `match` holds answers with its
+//! `reply` (at most `times` times when set). A `match` object may hold any of
+//! `transport` (`"http"` or `"ws"`), `method`, `path` (without query; a WebSocket
+//! message has its handshake's `GET` and path), `model`, `input_contains` (a substring
+//! of any text in the input), `tool_output` (`true` when the input carries a
+//! `function_call_output`), `previous_response_id` (a string to equal, or `true`/`false`
+//! for present/absent), `headers` (lower-case name → exact value; a WebSocket message
+//! has its handshake's) and `nth` (only the n-th request, from 1, meeting the other
+//! conditions); all that are given must hold. A request no rule takes gets the next
+//! entry of `http` (per `POST`) or `ws` (per message), in order, and when that list
+//! has run out, the default model. Handshakes take `handshakes` in order and are
+//! accepted once it runs out.
+//!
+//! **The default model** is the spec-complete one ([`crate::sim::model`]): every event a
+//! real server streams, full `Response` objects, and a call of the first function tool
+//! the request offers until the tool's output comes back. `"default_model": "compact"`
+//! selects the simulator's four-event model instead; `model_text` sets its text (`{n}`
+//! is the response number).
+//!
+//! **A reply** has `status` (default 200), `headers` (they replace the defaults of the
+//! same name, so `content-type` is never sent twice), `delay_ms` before the head, then
+//! its body: `body` (raw text), `json` (any JSON value, sent as `application/json`),
+//! `events` (event objects, streamed as SSE), `steps` (any mix of `{"event": {…}}`,
+//! `{"wait_ms": n}`, `{"keepalive": true}`, `{"raw": "…"}`, `{"model": true}`,
+//! `{"binary": n}`) or `transcript` (a file of SSE or one event JSON per line, relative
+//! to the scenario file; events without a `sequence_number` get the next one, and with
+//! `"split": true` in a list each response of a multi-response capture becomes its own
+//! reply, in order), and `end`: `"eof"` (default), `"open"` (stall), `{"reset":
+//! "message"}` (cut mid-stream) or `{"close": {"code": 1000, "reason": "…"}}`. A request
+//! without `"stream": true` gets the `application/json` `Response` that a streamed
+//! reply's events fold into.
+//!
+//! **Connections.** `connections.max_requests` makes the server close an HTTP
+//! connection (announced with `connection: close`) after that many responses;
+//! `connections.close_idle_after` lists server-wide response numbers (1 = the first
+//! response) after which the connection that carried it is closed without notice,
+//! as an idle pooled connection can be.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +65,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::sim::{End, FakeServer, Handshake, Reply, Step};
+use super::KeepAlive;
+use crate::sim::matching::{Matcher, ReplyRule, Transport};
+use crate::sim::{End, FakeServer, Handshake, ModelKind, Reply, Step};
+use crate::wire::ev;
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +92,74 @@ struct ScenarioFile {
     #[serde(default)]
     model_text: Option<String>,
     #[serde(default)]
+    default_model: ModelSpec,
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+    #[serde(default)]
+    connections: ConnectionsSpec,
+    #[serde(default)]
     http: Vec<ReplySpec>,
     #[serde(default)]
     handshakes: Vec<HandshakeSpec>,
     #[serde(default)]
     ws: Vec<ReplySpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ModelSpec {
+    #[default]
+    Full,
+    Compact,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionsSpec {
+    #[serde(default)]
+    max_requests: Option<std::num::NonZeroU32>,
+    #[serde(default)]
+    close_idle_after: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    #[serde(rename = "match", default)]
+    matcher: MatchSpec,
+    reply: ReplySpec,
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchSpec {
+    #[serde(default)]
+    transport: Option<TransportSpec>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    input_contains: Option<String>,
+    #[serde(default)]
+    tool_output: Option<bool>,
+    #[serde(default)]
+    previous_response_id: Option<Value>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    nth: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TransportSpec {
+    Http,
+    Ws,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,11 +174,15 @@ struct ReplySpec {
     #[serde(default)]
     body: Option<String>,
     #[serde(default)]
+    json: Option<Value>,
+    #[serde(default)]
     events: Vec<Value>,
     #[serde(default)]
     steps: Vec<StepSpec>,
     #[serde(default)]
     transcript: Option<PathBuf>,
+    #[serde(default)]
+    split: bool,
     #[serde(default)]
     end: EndSpec,
 }
@@ -127,41 +233,152 @@ enum HandshakeSpec {
     Hang,
 }
 
-/// Reads a scenario file; transcript paths in it are relative to the file.
+/// A loaded scenario: the script and the connection rules for the socket shell.
+#[derive(Debug)]
+pub struct Scenario {
+    /// What the server answers.
+    pub script: FakeServer,
+    /// When the server closes HTTP connections.
+    pub keep_alive: KeepAlive,
+}
+
+/// Reads a scenario file's script; transcript paths in it are relative to the file.
 pub fn load(path: &Path) -> Result<FakeServer, ScenarioError> {
+    load_scenario(path).map(|scenario| scenario.script)
+}
+
+/// Reads a scenario file: the script and its connection rules.
+pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path.parent().unwrap_or(Path::new(".")))
+    parse_scenario(&text, path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Builds the script a scenario describes; `base` resolves relative transcript paths.
 pub fn parse(json: &str, base: &Path) -> Result<FakeServer, ScenarioError> {
+    parse_scenario(json, base).map(|scenario| scenario.script)
+}
+
+/// Builds the script and connection rules a scenario describes; `base` resolves
+/// relative transcript paths.
+pub fn parse_scenario(json: &str, base: &Path) -> Result<Scenario, ScenarioError> {
     let file: ScenarioFile =
         serde_json::from_str(json).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
     let mut server = FakeServer::new();
+    server.model = match file.default_model {
+        ModelSpec::Full => ModelKind::Full,
+        ModelSpec::Compact => ModelKind::Compact,
+    };
     server.model_text = file.model_text;
+    for spec in file.rules {
+        let mut rule = ReplyRule::new(matcher(spec.matcher), reply(spec.reply, base)?);
+        if let Some(times) = spec.times {
+            rule = rule.times(times);
+        }
+        server.rules.push(rule);
+    }
     for spec in file.http {
-        server.push_http(reply(spec, base)?);
+        for reply in replies(spec, base)? {
+            server.push_http(reply);
+        }
     }
     for spec in file.handshakes {
         server.push_handshake(handshake(spec));
     }
     for spec in file.ws {
-        server.push_ws(reply(spec, base)?);
+        for reply in replies(spec, base)? {
+            server.push_ws(reply);
+        }
     }
-    Ok(server)
+    Ok(Scenario {
+        script: server,
+        keep_alive: KeepAlive {
+            max_requests: file.connections.max_requests,
+            close_idle_after: file.connections.close_idle_after,
+        },
+    })
+}
+
+fn matcher(spec: MatchSpec) -> Matcher {
+    Matcher {
+        transport: spec.transport.map(|t| match t {
+            TransportSpec::Http => Transport::Http,
+            TransportSpec::Ws => Transport::Ws,
+        }),
+        method: spec.method,
+        path: spec.path,
+        model: spec.model,
+        input_contains: spec.input_contains,
+        tool_output: spec.tool_output,
+        previous_response_id: spec.previous_response_id,
+        headers: spec
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect(),
+        nth: spec.nth,
+    }
+}
+
+/// The replies one list entry stands for: one, or with `split` one per response of
+/// its transcript.
+fn replies(spec: ReplySpec, base: &Path) -> Result<Vec<Reply>, ScenarioError> {
+    if !spec.split {
+        return Ok(vec![reply(spec, base)?]);
+    }
+    let Some(path) = spec.transcript.clone() else {
+        return Err(ScenarioError::Invalid(
+            "\"split\" needs a \"transcript\"".into(),
+        ));
+    };
+    let events = transcript_events(&resolve(path, base))?;
+    split_responses(events)
+        .into_iter()
+        .map(|events| {
+            reply(
+                ReplySpec {
+                    events,
+                    transcript: None,
+                    split: false,
+                    status: spec.status,
+                    headers: spec.headers.clone(),
+                    delay_ms: spec.delay_ms,
+                    ..ReplySpec::default()
+                },
+                base,
+            )
+        })
+        .collect()
+}
+
+fn resolve(path: PathBuf, base: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
 }
 
 fn pairs(headers: BTreeMap<String, String>) -> Vec<(String, String)> {
     headers.into_iter().collect()
 }
 
+/// Sets `name: value`, replacing any header of the same name (case-insensitive).
+fn set_header(headers: &mut Vec<(String, String)>, name: String, value: String) {
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+    headers.push((name, value));
+}
+
 fn reply(spec: ReplySpec, base: &Path) -> Result<Reply, ScenarioError> {
     let mut steps: Vec<Step> = Vec::new();
     if let Some(body) = spec.body {
         steps.push(Step::Raw(body));
+    }
+    let is_json = spec.json.is_some();
+    if let Some(json) = spec.json {
+        steps.push(Step::Raw(json.to_string()));
     }
     steps.extend(spec.events.into_iter().map(Step::Event));
     // `{"keepalive": false}` and `{"model": false}` are no steps at all.
@@ -174,21 +391,24 @@ fn reply(spec: ReplySpec, base: &Path) -> Result<Reply, ScenarioError> {
         StepSpec::Binary { binary } => Some(Step::Binary(binary)),
     }));
     if let Some(path) = spec.transcript {
-        let path = if path.is_absolute() {
-            path
-        } else {
-            base.join(path)
-        };
-        steps.extend(transcript_events(&path)?.into_iter().map(Step::Event));
+        let mut events = transcript_events(&resolve(path, base))?;
+        fill_sequence_numbers(&mut events);
+        steps.extend(events.into_iter().map(Step::Event));
     }
     let mut reply = Reply::with_steps(steps);
     if let Some(status) = spec.status {
         reply.status = status;
-        if status != 200 {
-            reply.headers = vec![("content-type".into(), "application/json".into())];
-        }
     }
-    reply.headers.extend(pairs(spec.headers));
+    if is_json || reply.status != 200 {
+        set_header(
+            &mut reply.headers,
+            "content-type".into(),
+            "application/json".into(),
+        );
+    }
+    for (name, value) in pairs(spec.headers) {
+        set_header(&mut reply.headers, name, value);
+    }
     reply.head_delay = Duration::from_millis(spec.delay_ms);
     reply.end = match spec.end {
         EndSpec::Eof => End::Eof,
@@ -197,6 +417,48 @@ fn reply(spec: ReplySpec, base: &Path) -> Result<Reply, ScenarioError> {
         EndSpec::Close { code, reason } => End::Close { code, reason },
     };
     Ok(reply)
+}
+
+/// Gives every event without a `sequence_number` the one after the previous event's
+/// (0 for a first event), as a real server numbers them.
+pub fn fill_sequence_numbers(events: &mut [Value]) {
+    let mut next: u64 = 0;
+    for event in events {
+        let Some(map) = event.as_object_mut() else {
+            continue;
+        };
+        match map.get("sequence_number").and_then(Value::as_u64) {
+            Some(n) => next = n.saturating_add(1),
+            None => {
+                map.insert("sequence_number".into(), Value::from(next));
+                next = next.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// Splits a capture of several responses into one event list per response: each ends
+/// with its terminal event (`response.completed`, `.incomplete`, `.failed` or
+/// `.done`; an `error` event stays with the `response.failed` that follows it);
+/// events after the last terminal one form a final, unfinished response.
+/// Each list's missing sequence numbers are filled in from 0.
+pub fn split_responses(events: Vec<Value>) -> Vec<Vec<Value>> {
+    let mut responses = Vec::new();
+    let mut current = Vec::new();
+    for event in events {
+        let ends = ev::ends_response(&event) && ev::kind(&event) != "error";
+        current.push(event);
+        if ends {
+            responses.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        responses.push(current);
+    }
+    for response in &mut responses {
+        fill_sequence_numbers(response);
+    }
+    responses
 }
 
 fn handshake(spec: HandshakeSpec) -> Handshake {

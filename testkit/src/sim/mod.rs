@@ -19,6 +19,9 @@
 pub mod auth;
 pub mod check;
 pub mod faults;
+pub mod fold;
+pub mod matching;
+pub mod model;
 pub mod script;
 pub mod server;
 
@@ -38,6 +41,8 @@ use turnwire_protocol::time::{Instant, Now, UnixTime};
 pub use auth::{AuthAnswer, AuthSource};
 pub use check::{Checker, Rule, Violation};
 pub use faults::{FaultConfig, NetFaults, ServerFaults};
+pub use matching::{Matcher, ReplyRule, ReplyRules};
+pub use model::ModelKind;
 pub use server::{
     Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, WsKind,
 };

@@ -8,6 +8,10 @@
 //! order, and when a queue is empty a default *model* that answers every request with
 //! `response.created` → a text delta → `response.output_item.done` (an assistant
 //! message) → `response.completed`, with ids `resp-1`, `resp-2`, … and `msg-1`, ….
+//! [`FakeServer::spec_complete`] answers with the spec-complete model of
+//! [`super::model`] instead, [`ReplyRules`] pick replies by what a request says
+//! before the queues are consulted, and a `POST` without `"stream": true` gets the JSON
+//! response its reply's events fold into ([`super::fold`]).
 //!
 //! Everything received is recorded with its virtual time ([`Recording`]), so tests
 //! assert on the wire traffic. On WebSocket the server also keeps what a real server
@@ -24,6 +28,9 @@ use turnwire_protocol::session::{ConnId, HttpOpen, Input, WsOpen};
 use turnwire_protocol::time::Instant;
 
 use super::faults::ServerFaults;
+use super::fold::{Folded, fold};
+use super::matching::ReplyRules;
+use super::model::{self, ModelContext, ModelKind};
 use crate::wire::{self, ev};
 
 /// How a response body or message stream ends after its steps.
@@ -456,12 +463,28 @@ pub struct FakeServer {
     pub line_ending: LineEnding,
     /// Text of the default model's reply; `{n}` is replaced by the response number.
     pub model_text: Option<String>,
+    /// Which default model answers unscripted requests (and [`Step::Model`]).
+    pub model: ModelKind,
+    /// The request being answered, for the model.
+    model_context: ModelContext,
+    /// Rules that pick replies by what a request says; tried before the positional
+    /// lists.
+    pub rules: ReplyRules,
 }
 
 impl FakeServer {
     /// A server that answers everything with the default model.
     pub fn new() -> Self {
         FakeServer::default()
+    }
+
+    /// A server that answers everything with the spec-complete model
+    /// ([`ModelKind::Full`]): what `turnwire serve` and scenario files use.
+    pub fn spec_complete() -> Self {
+        FakeServer {
+            model: ModelKind::Full,
+            ..FakeServer::default()
+        }
     }
 
     /// A server whose unscripted replies come from a seeded fault schedule.
@@ -506,13 +529,19 @@ impl FakeServer {
     pub fn on_open_http(&mut self, now: Instant, open: &HttpOpen) -> Vec<Emission> {
         let request = &open.request;
         let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
-        if body.get("stream") != Some(&Value::Bool(true)) {
+        let streaming = body.get("stream") == Some(&Value::Bool(true));
+        if !streaming {
             self.violation(format!("POST on {} without stream: true", open.conn));
         }
-        let reply = match self.http_script.pop_front() {
+        if self.model == ModelKind::Full {
+            self.model_context = ModelContext::new(body.clone(), now);
+        }
+        let chosen = self.rules.choose_http(request, &body);
+        let reply = match chosen.or_else(|| self.http_script.pop_front()) {
             Some(reply) => reply,
             None => self.unscripted_http(),
         };
+        let reply = if streaming { reply } else { self.folded(reply) };
         self.noted_delays
             .extend(reply.requested_delays.iter().copied());
         self.recording.http.push(HttpRecord {
@@ -533,6 +562,7 @@ impl FakeServer {
     /// A WebSocket handshake arrived: record it and answer per script (default: accept).
     pub fn on_open_ws(&mut self, now: Instant, open: &WsOpen) -> Vec<Emission> {
         let conn = open.conn;
+        self.rules.note_handshake(conn, &open.request);
         let answer = match self.handshake_script.pop_front() {
             Some(answer) => answer,
             None => match self.faults.as_mut() {
@@ -664,7 +694,17 @@ impl FakeServer {
         if let Err(why) = &full_input {
             self.violation(format!("message on {conn}: {why}"));
         }
-        let reply = match self.ws_script.pop_front() {
+        // Rules and the full model see the message with the input it stands for.
+        let mut chosen = None;
+        if self.model == ModelKind::Full || !self.rules.is_empty() {
+            let mut request = json.clone();
+            if let (Ok(input), Some(map)) = (&full_input, request.as_object_mut()) {
+                map.insert("input".into(), Value::Array(input.clone()));
+            }
+            chosen = self.rules.choose_ws(conn, &request);
+            self.model_context = ModelContext::new(request, now);
+        }
+        let reply = match chosen.or_else(|| self.ws_script.pop_front()) {
             Some(reply) => reply,
             None => self.unscripted_ws(),
         };
@@ -735,7 +775,8 @@ impl FakeServer {
         }
     }
 
-    /// The default model's four events with fresh ids.
+    /// The default model's events with fresh ids: four with [`ModelKind::Compact`],
+    /// the whole sequence with [`ModelKind::Full`].
     fn model_events(&mut self) -> Vec<Value> {
         self.responses += 1;
         let n = self.responses;
@@ -745,12 +786,57 @@ impl FakeServer {
             Some(t) => t.replace("{n}", &n.to_string()),
             None => format!("Antwort {n}: grüße, 世界 ✓ 🙂"),
         };
+        if self.model == ModelKind::Full {
+            return model::full_events(&self.model_context, n, &text);
+        }
         vec![
             ev::created(&id),
             ev::text_delta(&item_id, &text),
             ev::item_done(wire::assistant(&item_id, &text)),
             ev::completed(&id),
         ]
+    }
+
+    /// The reply a non-streaming request gets for `reply`: a streamed 200 becomes one
+    /// `application/json` body with the response its events fold into (see
+    /// [`fold`]), sent once the whole stream would have been; a cut or a stall stays
+    /// one, before the head.
+    fn folded(&mut self, reply: Reply) -> Reply {
+        let streamed = reply.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("content-type") && value.starts_with("text/event-stream")
+        });
+        if reply.status != 200 || !streamed {
+            return reply;
+        }
+        let frames = self.expand(&reply);
+        let ready = frames.last().map_or(reply.head_delay, |(at, _)| *at);
+        let events: Vec<Value> = frames
+            .into_iter()
+            .filter_map(|(_, frame)| match frame {
+                Frame::Event(value) => Some(value),
+                _ => None,
+            })
+            .collect();
+        let mut headers: Vec<(String, String)> = reply
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type"))
+            .collect();
+        let answer = match reply.end {
+            End::Reset(message) => Reply::reset_before_head(&message),
+            End::Open => Reply::hang(),
+            End::Eof | End::Close { .. } => match fold(&events) {
+                Folded::Response(response) => Reply::status(200, &response.to_string()),
+                Folded::Error { status, body } => Reply::status(status, &body.to_string()),
+            },
+        };
+        headers.extend(answer.headers);
+        Reply {
+            headers,
+            head_delay: ready,
+            requested_delays: reply.requested_delays,
+            ..answer
+        }
     }
 
     /// Expands the steps into events/frames with their offsets.
