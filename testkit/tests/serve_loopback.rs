@@ -559,3 +559,38 @@ fn announced_bodies_cost_only_the_bytes_that_arrived() {
     assert_eq!(server.open_connections(), 9);
     assert_eq!(server.recording().posts(), 0);
 }
+
+#[test]
+fn a_tool_loop_runs_against_the_default_model_without_a_script() {
+    let server = serve(FakeServer::spec_complete());
+    let mut client = Client::connect(server.addr());
+    let tools = json!([{"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}]);
+    let first =
+        json!({"model": "m", "input": [wire::user("find it")], "tools": tools, "stream": true});
+    let events = client
+        .request("POST", "/v1/responses", &first.to_string())
+        .events();
+    let call = events
+        .iter()
+        .find(|e| ev::kind(e) == "response.output_item.done")
+        .map(|e| e["item"].clone())
+        .expect("an output item");
+    assert_eq!(call["type"], "function_call");
+    assert_eq!(call["name"], "lookup");
+    assert!(
+        events
+            .iter()
+            .any(|e| ev::kind(e) == "response.function_call_arguments.delta")
+    );
+    let output = wire::function_output(call["call_id"].as_str().unwrap(), "found");
+    let second =
+        json!({"model": "m", "input": [wire::user("find it"), call, output], "tools": tools});
+    let answer = client
+        .request("POST", "/v1/responses", &second.to_string())
+        .json();
+    assert_eq!(
+        answer["output"][0]["type"], "message",
+        "answered in text once the output came back"
+    );
+    assert_eq!(answer["status"], "completed");
+}

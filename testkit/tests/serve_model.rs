@@ -164,3 +164,46 @@ fn sequence_numbers_count_up_from_zero_and_the_model_is_echoed() {
         }
     }
 }
+
+/// The WebSocket path: the model sees the input the server reconstructed from a
+/// chained message, so a tool loop over one socket ends in text.
+#[test]
+fn over_websocket_the_model_answers_a_chained_tool_output_in_text() {
+    use turnwire_protocol::session::{ConnId, Input, WsOpen};
+    use turnwire_testkit::sim::FakeServer;
+
+    let mut server = FakeServer::spec_complete();
+    let conn = ConnId(1);
+    let request = http::Request::get("ws://127.0.0.1/v1/responses")
+        .body(())
+        .unwrap();
+    server.on_open_ws(Instant::ZERO, &WsOpen { conn, request });
+    let frames = |emissions: Vec<turnwire_testkit::sim::Emission>| -> Vec<Value> {
+        emissions
+            .into_iter()
+            .filter_map(|e| match e.input {
+                Input::WsText { text, .. } => serde_json::from_str(&text).ok(),
+                _ => None,
+            })
+            .collect()
+    };
+    let tools = json!([{"type": "function", "name": "lookup"}]);
+    let create = json!({"type": "response.create", "model": "m", "input": [{"type": "message", "role": "user", "content": "go"}], "tools": tools});
+    let first = frames(server.on_send_ws(Instant::ZERO, conn, &create.to_string()));
+    let done = first.last().expect("events");
+    assert_eq!(done["type"], "response.completed");
+    let call = &done["response"]["output"][0];
+    assert_eq!(call["type"], "function_call");
+    let chained = json!({
+        "type": "response.create", "model": "m", "tools": tools,
+        "previous_response_id": done["response"]["id"],
+        "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "ok"}]
+    });
+    let second = frames(server.on_send_ws(Instant::ZERO, conn, &chained.to_string()));
+    let done = second.last().expect("events");
+    assert_eq!(done["response"]["output"][0]["type"], "message");
+    assert_eq!(
+        done["response"]["previous_response_id"],
+        chained["previous_response_id"]
+    );
+}

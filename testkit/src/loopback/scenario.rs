@@ -512,6 +512,7 @@ pub fn transcript_events(path: &Path) -> Result<Vec<Value>, ScenarioError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_scenario_builds_the_script_it_describes() {
@@ -532,6 +533,103 @@ mod tests {
             "unknown keys are rejected"
         );
         assert!(parse(r#"{"http": [{"end": "sideways"}]}"#, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn captures_split_per_response_with_sequence_numbers_filled_in() {
+        let events = vec![
+            json!({"type": "response.created"}),
+            json!({"type": "response.output_text.delta", "sequence_number": 5}),
+            json!({"type": "response.completed"}),
+            json!({"type": "response.created", "sequence_number": 0}),
+            json!({"type": "error"}),
+            json!({"type": "response.failed"}),
+            json!({"type": "response.created"}),
+        ];
+        let responses = split_responses(events);
+        let shape: Vec<Vec<(&str, u64)>> = responses
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|e| {
+                        (
+                            e["type"].as_str().unwrap(),
+                            e["sequence_number"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                vec![
+                    ("response.created", 0),
+                    ("response.output_text.delta", 5),
+                    ("response.completed", 6)
+                ],
+                vec![
+                    ("response.created", 0),
+                    ("error", 1),
+                    ("response.failed", 2)
+                ],
+                vec![("response.created", 0)],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_split_transcript_becomes_one_reply_per_response_and_headers_replace_defaults() {
+        let dir = std::env::temp_dir().join(format!("turnwire-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("two.jsonl"),
+            "{\"type\":\"response.created\"}\n{\"type\":\"response.completed\"}\n{\"type\":\"response.created\"}\n{\"type\":\"response.completed\"}\n",
+        )
+        .unwrap();
+        let json = r#"{"http": [{"transcript": "two.jsonl", "split": true, "headers": {"Content-Type": "text/event-stream; charset=utf-8"}}]}"#;
+        let scenario = parse_scenario(json, &dir).expect("valid scenario");
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut server = scenario.script;
+        assert!(
+            parse(r#"{"http": [{"split": true}]}"#, Path::new(".")).is_err(),
+            "split without a transcript"
+        );
+        // Two POSTs get one response each, the third the default model.
+        let mut kinds = Vec::new();
+        for conn in 1..=3 {
+            let request = http::Request::post("http://127.0.0.1/v1/responses")
+                .body(bytes::Bytes::from_static(b"{\"stream\": true}"))
+                .unwrap();
+            let open = turnwire_protocol::session::HttpOpen {
+                conn: turnwire_protocol::session::ConnId(conn),
+                request,
+                compress: false,
+            };
+            let emissions = server.on_open_http(turnwire_protocol::time::Instant::ZERO, &open);
+            let content_types: Vec<String> = emissions
+                .iter()
+                .filter_map(|e| match &e.input {
+                    turnwire_protocol::session::Input::HttpResponse { headers, .. } => Some(
+                        headers
+                            .get_all("content-type")
+                            .iter()
+                            .map(|v| v.to_str().unwrap().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(" | "),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            kinds.push((emissions.len(), content_types));
+        }
+        // Head, two events, end; the model streams more.
+        assert_eq!(
+            kinds[0],
+            (4, vec!["text/event-stream; charset=utf-8".to_owned()])
+        );
+        assert_eq!(kinds[1], kinds[0]);
+        assert!(kinds[2].0 > 4);
     }
 
     #[test]
