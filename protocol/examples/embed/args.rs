@@ -13,7 +13,7 @@ pub(crate) struct Args {
     pub(crate) api_key: String,
     /// The model.
     pub(crate) model: String,
-    /// A PEM file of extra roots to trust for `https`.
+    /// A file of extra roots to trust for `https` (PEM, or one DER certificate).
     pub(crate) ca_cert: Option<String>,
     /// The first user message.
     pub(crate) prompt: String,

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Options: `--base-url URL` (required), `--api-key KEY` (else `OPENAI_API_KEY`, else
-//! none), `--model NAME` (default `gpt-5`), `--ca-cert FILE` (a PEM root to trust for
-//! `https` besides the bundled web roots), then the prompt.
+//! none), `--model NAME` (default `gpt-5`), `--ca-cert FILE` (roots to trust for
+//! `https` besides the bundled web roots: PEM, or one DER certificate), then the
+//! prompt.
 //!
 //! The conversation: the prompt goes out with one function tool, `add`, declared. When
 //! the model calls it, the example runs it here, sends the `function_call_output`,
