@@ -2,10 +2,11 @@
 //! transport results and timeouts, and carries out its outputs.
 //!
 //! Loop: drain outputs → re-arm the timer if the deadline changed → feed a due
-//! timeout → wait for one command, transport result, stream room or the timer. Each
-//! wake-up feeds at most one input, so work per wake-up is bounded, and nothing in the
-//! loop waits on a single stream or connection: a slow reader pauses only the
-//! connection that feeds it (see [`crate::delivery`]).
+//! timeout → wait for one command, transport result, stream room or the timer → read
+//! the clock once → feed what woke it. Each wake-up feeds at most one input, so work
+//! per wake-up is bounded, and nothing in the loop waits on a single stream or
+//! connection: a slow reader pauses only the connection that feeds it (see
+//! [`crate::delivery`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use turnwire_protocol::session::{
     ConnId, Input, InputAck, Output, RequestSpec, Session, SessionParams, Telemetry, TurnId,
     TurnOptions, UsageError,
 };
-use turnwire_protocol::{Instant, Now};
+use turnwire_protocol::{Instant, Now, UnixTime};
 
 use crate::auth::AuthProvider;
 use crate::client::{ClientOptions, InputRecorder, TelemetryHook};
@@ -33,6 +34,10 @@ use crate::{http_conn, ws_conn};
 const CONN_QUEUE: usize = 16;
 /// WebSocket messages queued per socket.
 const OUTBOUND_QUEUE: usize = 16;
+/// How long one reading of the wall clock is carried forward on the monotonic clock
+/// before the wall clock is read again. The session reads wall time only to interpret
+/// `Retry-After` HTTP dates, which count whole seconds.
+const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(1);
 
 /// What the API sends the background task. Handles are the client's own numbers for
 /// turns and streams; the task maps them to the session's ids.
@@ -84,6 +89,8 @@ pub(crate) struct Actor {
     tls: TlsConnector,
     auth: Arc<dyn AuthProvider>,
     origin: StdInstant,
+    /// The last wall-clock reading and the monotonic time it was taken at.
+    wall: Option<(Instant, UnixTime)>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// Results of auth refreshes.
     auth_results: mpsc::Receiver<Input>,
@@ -134,6 +141,7 @@ impl Actor {
             tls,
             auth: options.auth,
             origin,
+            wall: None,
             commands,
             auth_results,
             auth_results_tx,
@@ -154,22 +162,29 @@ impl Actor {
     }
 
     /// Runs until every client handle is dropped, then closes everything it opened.
+    ///
+    /// The clock is read once per wake-up, right after it: every input of that
+    /// wake-up, and the check for a due timeout after it, use that reading. A deadline
+    /// that passes while the outputs are handled is caught by the timer.
     pub(crate) async fn run(mut self) {
+        let mut now = self.now();
         loop {
             self.drain();
             self.arm_timer();
-            if self.timer_deadline.is_some_and(|d| self.now().instant >= d) {
-                self.feed(None, Input::Timeout);
+            if self.timer_deadline.is_some_and(|d| now.instant >= d) {
+                self.feed(now, None, Input::Timeout);
                 continue;
             }
             if let Some(input) = self.pending.pop_front() {
-                self.feed(None, input);
+                self.feed(now, None, input);
                 continue;
             }
-            match poll_fn(|cx| self.poll_wake(cx)).await {
-                Wake::Command(command) => self.command(command),
+            let wake = poll_fn(|cx| self.poll_wake(cx)).await;
+            now = self.now();
+            match wake {
+                Wake::Command(command) => self.command(now, command),
                 Wake::Input { source, input } => {
-                    self.feed(source, input);
+                    self.feed(now, source, input);
                 }
                 Wake::Resume(conns) => {
                     for conn in conns {
@@ -190,10 +205,27 @@ impl Actor {
         }
     }
 
-    fn now(&self) -> Now {
+    /// Reads the monotonic clock. The wall clock is read at most once per
+    /// [`WALL_CLOCK_REFRESH`] and carried forward on the monotonic one in between.
+    fn now(&mut self) -> Now {
         let elapsed = self.runtime.now().saturating_duration_since(self.origin);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        Now::new(Instant::from_nanos(nanos), self.runtime.unix_time())
+        let instant = Instant::from_nanos(nanos);
+        let unix = match self.wall {
+            Some((read_at, unix))
+                if instant.saturating_duration_since(read_at) < WALL_CLOCK_REFRESH =>
+            {
+                let since = instant.saturating_duration_since(read_at).as_millis();
+                let since = u64::try_from(since).unwrap_or(u64::MAX);
+                UnixTime::from_millis(unix.as_millis().saturating_add(since))
+            }
+            _ => {
+                let unix = self.runtime.unix_time();
+                self.wall = Some((instant, unix));
+                unix
+            }
+        };
+        Now::new(instant, unix)
     }
 
     fn arm_timer(&mut self) {
@@ -260,9 +292,8 @@ impl Actor {
 
     /// Feeds one input to the session. Transport results for connections the session
     /// no longer expects are refused by it; that is logged, never fatal.
-    fn feed(&mut self, source: Option<ConnId>, input: Input) -> Option<InputAck> {
+    fn feed(&mut self, now: Now, source: Option<ConnId>, input: Input) -> Option<InputAck> {
         self.source = source;
-        let now = self.now();
         if let Some(recorder) = &self.recorder {
             recorder(&now, &input);
         }
@@ -276,13 +307,14 @@ impl Actor {
         }
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, now: Now, command: Command) {
         match command {
             Command::Preconnect => {
-                self.feed(None, Input::Preconnect);
+                self.feed(now, None, Input::Preconnect);
             }
             Command::StartTurn { handle, options } => {
-                if let Some(InputAck::TurnStarted(id)) = self.feed(None, Input::StartTurn(options))
+                if let Some(InputAck::TurnStarted(id)) =
+                    self.feed(now, None, Input::StartTurn(options))
                 {
                     self.turns.insert(handle, id);
                 }
@@ -297,7 +329,6 @@ impl Actor {
                     let _ = events.try_send(Err(Error::Usage(UsageError::UnknownTurn(TurnId(0)))));
                     return;
                 };
-                let now = self.now();
                 let input = Input::StartRequest {
                     turn: turn_id,
                     spec: *spec,
@@ -323,12 +354,12 @@ impl Actor {
                     self.resume(&paused);
                     // The request may have ended already, its last event still queued
                     // for the dropped reader; the session then refuses the cancel.
-                    self.feed(None, Input::CancelRequest { request });
+                    self.feed(now, None, Input::CancelRequest { request });
                 }
             }
             Command::EndTurn { turn } => {
                 if let Some(id) = self.turns.remove(&turn) {
-                    self.feed(None, Input::EndTurn { turn: id });
+                    self.feed(now, None, Input::EndTurn { turn: id });
                 }
             }
         }
