@@ -257,32 +257,17 @@ impl Actor {
         if let Poll::Ready(resumed) = self.sinks.poll_flush(cx) {
             return Poll::Ready(Wake::Resume(resumed));
         }
-        let order: Vec<ConnId> = {
-            let after = self.conns.range(self.poll_from..).map(|(id, _)| *id);
-            let before = self.conns.range(..self.poll_from).map(|(id, _)| *id);
-            after.chain(before).collect()
-        };
-        for conn in order {
-            let Some(task) = self.conns.get_mut(&conn) else {
-                continue;
-            };
-            if task.paused {
-                continue;
-            }
-            let Some(inputs) = task.inputs.as_mut() else {
-                continue;
-            };
-            match inputs.poll_next_unpin(cx) {
-                Poll::Ready(Some(input)) => {
-                    self.poll_from = ConnId(conn.0 + 1);
-                    return Poll::Ready(Wake::Input {
-                        source: Some(conn),
-                        input,
-                    });
-                }
-                Poll::Ready(None) => task.inputs = None, // the task ended
-                Poll::Pending => {}
-            }
+        // Round robin without collecting the order: the connections from `poll_from`
+        // on, then those before it.
+        let from = self.poll_from;
+        let ready = poll_conns(self.conns.range_mut(from..), cx)
+            .or_else(|| poll_conns(self.conns.range_mut(..from), cx));
+        if let Some((conn, input)) = ready {
+            self.poll_from = ConnId(conn.0 + 1);
+            return Poll::Ready(Wake::Input {
+                source: Some(conn),
+                input,
+            });
         }
         if self.timer_deadline.is_some() && self.timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Timer);
@@ -518,4 +503,26 @@ impl Actor {
         }));
         handle
     }
+}
+
+/// The first report of an unpaused connection in `conns`, in order. Marks
+/// connections whose task ended.
+fn poll_conns<'a>(
+    conns: impl Iterator<Item = (&'a ConnId, &'a mut ConnTask)>,
+    cx: &mut Context<'_>,
+) -> Option<(ConnId, Input)> {
+    for (&conn, task) in conns {
+        if task.paused {
+            continue;
+        }
+        let Some(inputs) = task.inputs.as_mut() else {
+            continue;
+        };
+        match inputs.poll_next_unpin(cx) {
+            Poll::Ready(Some(input)) => return Some((conn, input)),
+            Poll::Ready(None) => task.inputs = None, // the task ended
+            Poll::Pending => {}
+        }
+    }
+    None
 }
