@@ -96,7 +96,11 @@ pub(crate) struct Actor {
     auth_results: mpsc::Receiver<Input>,
     auth_results_tx: mpsc::Sender<Input>,
     timer: std::pin::Pin<Box<dyn AsyncTimer>>,
+    /// The session's next deadline.
     timer_deadline: Option<Instant>,
+    /// The deadline the timer is set to, while it has not fired; never later than
+    /// `timer_deadline`.
+    armed: Option<Instant>,
     conns: BTreeMap<ConnId, ConnTask>,
     /// Where the next connection poll starts, so busy connections cannot starve others.
     poll_from: ConnId,
@@ -147,6 +151,7 @@ impl Actor {
             auth_results_tx,
             timer,
             timer_deadline: None,
+            armed: None,
             conns: BTreeMap::new(),
             poll_from: ConnId(0),
             turns: BTreeMap::new(),
@@ -193,7 +198,9 @@ impl Actor {
                         }
                     }
                 }
-                Wake::Timer => {} // checked against the clock at the top of the loop
+                // Checked against the clock at the top of the loop; the timer may have
+                // been set to an earlier deadline than the session's (see `arm_timer`).
+                Wake::Timer => self.armed = None,
                 Wake::Shutdown => break,
             }
         }
@@ -228,16 +235,23 @@ impl Actor {
         Now::new(instant, unix)
     }
 
+    /// Sets the timer for the session's next deadline, resetting it only when the
+    /// deadline moved earlier than the one the timer is set to. A deadline that moved
+    /// later (an idle timeout pushed on by every event) keeps the timer where it is:
+    /// it fires early, once, and is then set to the deadline of that moment. A stream
+    /// thus resets its timer about once per idle period instead of once per event.
     fn arm_timer(&mut self) {
         let deadline = self.session.poll_timeout();
-        if deadline == self.timer_deadline {
+        self.timer_deadline = deadline;
+        let Some(deadline) = deadline else {
+            return;
+        };
+        if self.armed.is_some_and(|armed| armed <= deadline) {
             return;
         }
-        self.timer_deadline = deadline;
-        if let Some(deadline) = deadline {
-            let at = self.origin + Duration::from_nanos(deadline.as_nanos());
-            self.timer.as_mut().reset(at);
-        }
+        self.armed = Some(deadline);
+        let at = self.origin + Duration::from_nanos(deadline.as_nanos());
+        self.timer.as_mut().reset(at);
     }
 
     /// The next thing to do: an auth result, a command, room in a full stream, a
