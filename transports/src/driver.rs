@@ -2,10 +2,11 @@
 //! transport results and timeouts, and carries out its outputs.
 //!
 //! Loop: drain outputs → re-arm the timer if the deadline changed → feed a due
-//! timeout → wait for one command, transport result, stream room or the timer. Each
-//! wake-up feeds at most one input, so work per wake-up is bounded, and nothing in the
-//! loop waits on a single stream or connection: a slow reader pauses only the
-//! connection that feeds it (see [`crate::delivery`]).
+//! timeout → wait for one command, transport result, stream room or the timer → read
+//! the clock once → feed what woke it. Each wake-up feeds at most one input, so work
+//! per wake-up is bounded, and nothing in the loop waits on a single stream or
+//! connection: a slow reader pauses only the connection that feeds it (see
+//! [`crate::delivery`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use turnwire_protocol::session::{
     ConnId, Input, InputAck, Output, RequestSpec, Session, SessionParams, Telemetry, TurnId,
     TurnOptions, UsageError,
 };
-use turnwire_protocol::{Instant, Now};
+use turnwire_protocol::{Instant, Now, UnixTime};
 
 use crate::auth::AuthProvider;
 use crate::connect::Connector;
@@ -33,6 +34,10 @@ use crate::{http_conn, ws_conn};
 const CONN_QUEUE: usize = 16;
 /// WebSocket messages queued per socket.
 const OUTBOUND_QUEUE: usize = 16;
+/// How long one reading of the wall clock is carried forward on the monotonic clock
+/// before the wall clock is read again. The session reads wall time only to interpret
+/// `Retry-After` HTTP dates, which count whole seconds.
+const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(1);
 
 /// What the API sends the background task. Handles are the client's own numbers for
 /// turns and streams; the task maps them to the session's ids.
@@ -87,12 +92,18 @@ pub(crate) struct Actor {
     connector: Arc<Connector>,
     auth: Arc<dyn AuthProvider>,
     origin: StdInstant,
+    /// The last wall-clock reading and the monotonic time it was taken at.
+    wall: Option<(Instant, UnixTime)>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// Results of auth refreshes.
     auth_results: mpsc::Receiver<Input>,
     auth_results_tx: mpsc::Sender<Input>,
     timer: std::pin::Pin<Box<dyn AsyncTimer>>,
+    /// The session's next deadline.
     timer_deadline: Option<Instant>,
+    /// The deadline the timer is set to, while it has not fired; never later than
+    /// `timer_deadline`.
+    armed: Option<Instant>,
     conns: BTreeMap<ConnId, ConnTask>,
     /// Where the next connection poll starts, so busy connections cannot starve others.
     poll_from: ConnId,
@@ -134,11 +145,13 @@ impl Actor {
             connector,
             auth: options.auth,
             origin,
+            wall: None,
             commands,
             auth_results,
             auth_results_tx,
             timer,
             timer_deadline: None,
+            armed: None,
             conns: BTreeMap::new(),
             poll_from: ConnId(0),
             turns: BTreeMap::new(),
@@ -154,22 +167,29 @@ impl Actor {
     }
 
     /// Runs until every client handle is dropped, then closes everything it opened.
+    ///
+    /// The clock is read once per wake-up, right after it: every input of that
+    /// wake-up, and the check for a due timeout after it, use that reading. A deadline
+    /// that passes while the outputs are handled is caught by the timer.
     pub(crate) async fn run(mut self) {
+        let mut now = self.now();
         loop {
             self.drain();
             self.arm_timer();
-            if self.timer_deadline.is_some_and(|d| self.now().instant >= d) {
-                self.feed(None, Input::Timeout);
+            if self.timer_deadline.is_some_and(|d| now.instant >= d) {
+                self.feed(now, None, Input::Timeout);
                 continue;
             }
             if let Some(input) = self.pending.pop_front() {
-                self.feed(None, input);
+                self.feed(now, None, input);
                 continue;
             }
-            match poll_fn(|cx| self.poll_wake(cx)).await {
-                Wake::Command(command) => self.command(command),
+            let wake = poll_fn(|cx| self.poll_wake(cx)).await;
+            now = self.now();
+            match wake {
+                Wake::Command(command) => self.command(now, command),
                 Wake::Input { source, input } => {
-                    self.feed(source, input);
+                    self.feed(now, source, input);
                 }
                 Wake::Resume(conns) => {
                     for conn in conns {
@@ -178,7 +198,9 @@ impl Actor {
                         }
                     }
                 }
-                Wake::Timer => {} // checked against the clock at the top of the loop
+                // Checked against the clock at the top of the loop; the timer may have
+                // been set to an earlier deadline than the session's (see `arm_timer`).
+                Wake::Timer => self.armed = None,
                 Wake::Shutdown => break,
             }
         }
@@ -190,22 +212,46 @@ impl Actor {
         }
     }
 
-    fn now(&self) -> Now {
+    /// Reads the monotonic clock. The wall clock is read at most once per
+    /// [`WALL_CLOCK_REFRESH`] and carried forward on the monotonic one in between.
+    fn now(&mut self) -> Now {
         let elapsed = self.runtime.now().saturating_duration_since(self.origin);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        Now::new(Instant::from_nanos(nanos), self.runtime.unix_time())
+        let instant = Instant::from_nanos(nanos);
+        let unix = match self.wall {
+            Some((read_at, unix))
+                if instant.saturating_duration_since(read_at) < WALL_CLOCK_REFRESH =>
+            {
+                let since = instant.saturating_duration_since(read_at).as_millis();
+                let since = u64::try_from(since).unwrap_or(u64::MAX);
+                UnixTime::from_millis(unix.as_millis().saturating_add(since))
+            }
+            _ => {
+                let unix = self.runtime.unix_time();
+                self.wall = Some((instant, unix));
+                unix
+            }
+        };
+        Now::new(instant, unix)
     }
 
+    /// Sets the timer for the session's next deadline, resetting it only when the
+    /// deadline moved earlier than the one the timer is set to. A deadline that moved
+    /// later (an idle timeout pushed on by every event) keeps the timer where it is:
+    /// it fires early, once, and is then set to the deadline of that moment. A stream
+    /// thus resets its timer about once per idle period instead of once per event.
     fn arm_timer(&mut self) {
         let deadline = self.session.poll_timeout();
-        if deadline == self.timer_deadline {
+        self.timer_deadline = deadline;
+        let Some(deadline) = deadline else {
+            return;
+        };
+        if self.armed.is_some_and(|armed| armed <= deadline) {
             return;
         }
-        self.timer_deadline = deadline;
-        if let Some(deadline) = deadline {
-            let at = self.origin + Duration::from_nanos(deadline.as_nanos());
-            self.timer.as_mut().reset(at);
-        }
+        self.armed = Some(deadline);
+        let at = self.origin + Duration::from_nanos(deadline.as_nanos());
+        self.timer.as_mut().reset(at);
     }
 
     /// The next thing to do: an auth result, a command, room in a full stream, a
@@ -225,32 +271,17 @@ impl Actor {
         if let Poll::Ready(resumed) = self.sinks.poll_flush(cx) {
             return Poll::Ready(Wake::Resume(resumed));
         }
-        let order: Vec<ConnId> = {
-            let after = self.conns.range(self.poll_from..).map(|(id, _)| *id);
-            let before = self.conns.range(..self.poll_from).map(|(id, _)| *id);
-            after.chain(before).collect()
-        };
-        for conn in order {
-            let Some(task) = self.conns.get_mut(&conn) else {
-                continue;
-            };
-            if task.paused {
-                continue;
-            }
-            let Some(inputs) = task.inputs.as_mut() else {
-                continue;
-            };
-            match inputs.poll_next_unpin(cx) {
-                Poll::Ready(Some(input)) => {
-                    self.poll_from = ConnId(conn.0 + 1);
-                    return Poll::Ready(Wake::Input {
-                        source: Some(conn),
-                        input,
-                    });
-                }
-                Poll::Ready(None) => task.inputs = None, // the task ended
-                Poll::Pending => {}
-            }
+        // Round robin without collecting the order: the connections from `poll_from`
+        // on, then those before it.
+        let from = self.poll_from;
+        let ready = poll_conns(self.conns.range_mut(from..), cx)
+            .or_else(|| poll_conns(self.conns.range_mut(..from), cx));
+        if let Some((conn, input)) = ready {
+            self.poll_from = ConnId(conn.0 + 1);
+            return Poll::Ready(Wake::Input {
+                source: Some(conn),
+                input,
+            });
         }
         if self.timer_deadline.is_some() && self.timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Timer);
@@ -260,9 +291,8 @@ impl Actor {
 
     /// Feeds one input to the session. Transport results for connections the session
     /// no longer expects are refused by it; that is logged, never fatal.
-    fn feed(&mut self, source: Option<ConnId>, input: Input) -> Option<InputAck> {
+    fn feed(&mut self, now: Now, source: Option<ConnId>, input: Input) -> Option<InputAck> {
         self.source = source;
-        let now = self.now();
         if let Some(recorder) = &self.recorder {
             recorder(&now, &input);
         }
@@ -276,13 +306,14 @@ impl Actor {
         }
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, now: Now, command: Command) {
         match command {
             Command::Preconnect => {
-                self.feed(None, Input::Preconnect);
+                self.feed(now, None, Input::Preconnect);
             }
             Command::StartTurn { handle, options } => {
-                if let Some(InputAck::TurnStarted(id)) = self.feed(None, Input::StartTurn(options))
+                if let Some(InputAck::TurnStarted(id)) =
+                    self.feed(now, None, Input::StartTurn(options))
                 {
                     self.turns.insert(handle, id);
                 }
@@ -297,7 +328,6 @@ impl Actor {
                     let _ = events.try_send(Err(Error::Usage(UsageError::UnknownTurn(TurnId(0)))));
                     return;
                 };
-                let now = self.now();
                 let input = Input::StartRequest {
                     turn: turn_id,
                     spec: *spec,
@@ -323,12 +353,12 @@ impl Actor {
                     self.resume(&paused);
                     // The request may have ended already, its last event still queued
                     // for the dropped reader; the session then refuses the cancel.
-                    self.feed(None, Input::CancelRequest { request });
+                    self.feed(now, None, Input::CancelRequest { request });
                 }
             }
             Command::EndTurn { turn } => {
                 if let Some(id) = self.turns.remove(&turn) {
-                    self.feed(None, Input::EndTurn { turn: id });
+                    self.feed(now, None, Input::EndTurn { turn: id });
                 }
             }
         }
@@ -488,4 +518,26 @@ impl Actor {
         }));
         handle
     }
+}
+
+/// The first report of an unpaused connection in `conns`, in order. Marks
+/// connections whose task ended.
+fn poll_conns<'a>(
+    conns: impl Iterator<Item = (&'a ConnId, &'a mut ConnTask)>,
+    cx: &mut Context<'_>,
+) -> Option<(ConnId, Input)> {
+    for (&conn, task) in conns {
+        if task.paused {
+            continue;
+        }
+        let Some(inputs) = task.inputs.as_mut() else {
+            continue;
+        };
+        match inputs.poll_next_unpin(cx) {
+            Poll::Ready(Some(input)) => return Some((conn, input)),
+            Poll::Ready(None) => task.inputs = None, // the task ended
+            Poll::Pending => {}
+        }
+    }
+    None
 }
