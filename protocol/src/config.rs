@@ -67,6 +67,15 @@ pub struct Config {
     pub ws_protocol: WsProtocol,
     /// Whether to pre-open a WebSocket at session start; `None` follows `websockets`.
     pub preconnect: Option<bool>,
+    /// Whether to prewarm the session's socket with the known prompt prefix
+    /// (`generate: false`, PROTOCOL.md 8.2); `None` follows `websockets`.
+    pub prewarm: Option<bool>,
+    /// How often a WebSocket idle in the session's slot is pinged; it is dropped when
+    /// no pong comes back within one interval (PROTOCOL.md 8.1).
+    pub ws_keepalive_interval: Duration,
+    /// Consecutive WebSocket connects without any HTTP answer after which the session
+    /// falls back to HTTP at once (PROTOCOL.md 10, trigger 3); 0 turns the rule off.
+    pub ws_unreachable_fallback_after: u32,
     /// Retries of one `POST` until its status arrives (cap 100).
     pub request_max_retries: u32,
     /// Retries of one request's stream (cap 100).
@@ -111,6 +120,9 @@ impl Default for Config {
             websockets: false,
             ws_protocol: WsProtocol::V2,
             preconnect: None,
+            prewarm: None,
+            ws_keepalive_interval: Duration::from_secs(30),
+            ws_unreachable_fallback_after: 2,
             request_max_retries: 4,
             stream_max_retries: 5,
             stream_idle_timeout: Duration::from_secs(300),
@@ -165,6 +177,11 @@ impl Config {
         self.websockets && self.preconnect.unwrap_or(self.websockets)
     }
 
+    /// Whether a prewarm is wanted: the explicit setting, else `websockets`.
+    pub fn prewarm_enabled(&self) -> bool {
+        self.websockets && self.prewarm.unwrap_or(self.websockets)
+    }
+
     /// Checks and normalises the configuration: trims a trailing `/` from the base URL,
     /// clamps retry counts to [`MAX_RETRIES_CAP`], and rejects values that cannot work.
     /// Called by the session constructor; callers may call it early to report errors.
@@ -189,6 +206,7 @@ impl Config {
             ("stream_idle_timeout", self.stream_idle_timeout),
             ("connect_timeout", self.connect_timeout),
             ("preconnect_max_idle", self.preconnect_max_idle),
+            ("ws_keepalive_interval", self.ws_keepalive_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));

@@ -181,6 +181,9 @@ struct Body<'a> {
     text: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_response_id: Option<&'a str>,
+    /// `false` on a prewarm (WebSocket only); never written otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generate: Option<bool>,
 }
 
 impl<'a> Body<'a> {
@@ -207,6 +210,7 @@ impl<'a> Body<'a> {
             prompt_cache_key: conversation_id,
             text: fields.text.as_ref(),
             previous_response_id: None,
+            generate: None,
         }
     }
 }
@@ -250,6 +254,16 @@ pub fn ws_create(
     let mut body = Body::new(fields, conversation_id, input);
     body.message_type = Some("response.create");
     body.previous_response_id = previous_response_id;
+    into_text(to_json(&body, body_capacity(fields)))
+}
+
+/// A prewarm message (PROTOCOL.md 8.2): a full `response.create` like [`ws_create`]
+/// without `previous_response_id`, plus `"generate": false`, so the server stores the
+/// prompt prefix and answers with an empty completed response.
+pub fn ws_prewarm(fields: &RequestFields, conversation_id: &str, input: &[ResponseItem]) -> String {
+    let mut body = Body::new(fields, conversation_id, input);
+    body.message_type = Some("response.create");
+    body.generate = Some(false);
     into_text(to_json(&body, body_capacity(fields)))
 }
 
