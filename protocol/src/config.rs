@@ -74,20 +74,17 @@ pub struct Config {
     pub preconnect: Option<bool>,
     /// Whether to send the session's known prompt prefix with `generate: false` on the
     /// session's socket ahead of the first request (PROTOCOL.md 8.2); `None` follows
-    /// `websockets`. Read it through [`Config::prewarm_enabled`]. The setting is
-    /// validated here; the session's socket slot is what acts on it.
+    /// `websockets`. Read it through [`Config::prewarm_enabled`].
     #[serde(default)]
     pub prewarm: Option<bool>,
     /// How often a WebSocket idle in the session's slot is pinged; it is dropped when
-    /// no pong arrives within one interval (PROTOCOL.md 8.1). Must be positive. The
-    /// setting is validated here; the session's socket slot is what acts on it.
+    /// no pong arrives within one interval (PROTOCOL.md 8.1). Must be positive.
     #[serde(default = "default_keepalive_interval")]
     pub ws_keepalive_interval: Duration,
     /// Consecutive WebSocket connects that get no HTTP answer at all (refused, reset,
     /// TLS failure, timeout, proxy refusal) before the session falls back to HTTP
     /// without spending the rest of the stream budget (PROTOCOL.md 10). At least 1;
-    /// clamped to [`MAX_RETRIES_CAP`]. The setting is validated here; the session's
-    /// fallback is what acts on it.
+    /// clamped to [`MAX_RETRIES_CAP`].
     #[serde(default = "default_unreachable_fallback_after")]
     pub ws_unreachable_fallback_after: u32,
     /// Also send the underscore headers `session_id` and `thread_id` next to the

@@ -672,7 +672,7 @@ fn ws_text() -> impl Strategy<Value = String> {
 }
 
 fn arbitrary_input() -> impl Strategy<Value = Input> {
-    use turnwire_protocol::session::{ConnId, TurnId, TurnOptions};
+    use turnwire_protocol::session::{ConnId, TurnHistory, TurnId, TurnOptions};
     let conn = (0u64..8).prop_map(ConnId);
     let status = prop_oneof![
         Just(0u16),
@@ -692,7 +692,10 @@ fn arbitrary_input() -> impl Strategy<Value = Input> {
     ];
     prop_oneof![
         1 => Just(Input::Preconnect),
-        2 => proptest::option::of("[ -~]{0,8}").prop_map(|metadata| Input::StartTurn(TurnOptions { metadata })),
+        2 => (proptest::option::of("[ -~]{0,8}"), any::<bool>()).prop_map(|(metadata, continuing)| {
+            let history = if continuing { TurnHistory::Continue } else { TurnHistory::Fresh };
+            Input::StartTurn(TurnOptions { metadata, history })
+        }),
         3 => (0u64..5, proptest::collection::vec(0u8..4, 0..4), any::<bool>()).prop_map(|(t, items, replace)| {
             let items = wire::items(items.iter().map(|i| user(&format!("x{i}"))));
             Input::StartRequest {

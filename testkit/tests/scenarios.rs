@@ -955,3 +955,499 @@ fn scenario_21_usage_limit() {
     assert_eq!(sim.recording().posts(), 0);
     assert_clean(&mut sim);
 }
+
+// ----- revision 2 -----------------------------------------------------------------
+
+fn rev2_config() -> Config {
+    Config {
+        prewarm: Some(false),
+        ..ws_config(WsProtocol::V2, false)
+    }
+}
+
+/// Every `FreeRetry` record, in order.
+fn free_retries(sim: &Simulator) -> Vec<turnwire_protocol::session::FreeRetryReason> {
+    sim.telemetry()
+        .iter()
+        .filter_map(|t| match &t.record {
+            Telemetry::FreeRetry { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Number of retries scheduled in any layer (spent budget).
+fn retries_scheduled(sim: &Simulator) -> usize {
+    sim.telemetry()
+        .iter()
+        .filter(|t| matches!(t.record, Telemetry::RetryScheduled { .. }))
+        .count()
+}
+
+/// Turn 1 of scenarios 23–25 and 27: one request `[a]` that completes, and the turn
+/// ended so its socket goes back to the slot. Returns turn 1's output item.
+fn first_turn(sim: &mut Simulator) -> Value {
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, append(vec![user("a")]));
+    assert!(outcome.is_completed(), "{outcome:?}");
+    sim.end_turn(turn).expect("turn 1 ends");
+    first_output_item(&outcome)
+}
+
+#[test]
+fn scenario_23_one_socket_per_session() {
+    let mut sim = sim(rev2_config());
+    let m1 = first_turn(&mut sim);
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1, "exactly one handshake in the session");
+    assert_eq!(rec.ws_messages.len(), 2);
+    let second = &rec.ws_messages[1];
+    assert_eq!(second.conn, rec.ws_messages[0].conn, "the same socket");
+    assert_eq!(second.kind, WsKind::Chained);
+    assert_eq!(second.previous_response_id(), Some("resp-1"));
+    assert_eq!(
+        message_input(&second.json),
+        vec![user("b")],
+        "only the new item"
+    );
+    assert_eq!(
+        second.full_input.as_ref().unwrap(),
+        &vec![user("a"), m1, user("b")],
+        "the server holds the whole conversation"
+    );
+    assert!(outcome.reconnects().is_empty());
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_23_a_fresh_turn_replacing_with_the_conversation_chains_too() {
+    let mut sim = sim(rev2_config());
+    let m1 = first_turn(&mut sim);
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, replace(vec![user("a"), m1, user("b")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1);
+    assert_eq!(rec.ws_messages[1].previous_response_id(), Some("resp-1"));
+    assert_eq!(rec.ws_messages[1].input_len(), 1);
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_23_a_different_conversation_on_the_reused_socket_is_a_full_create() {
+    let mut sim = sim(rev2_config());
+    first_turn(&mut sim);
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, append(vec![user("c")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1, "the socket is reused all the same");
+    assert_eq!(rec.ws_messages[1].kind, WsKind::Create);
+    assert_eq!(rec.ws_messages[1].previous_response_id(), None);
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_24_stale_reused_socket() {
+    let mut sim = sim(rev2_config());
+    let m1 = first_turn(&mut sim);
+    // The server drops the idle socket without a close frame.
+    sim.server_mut().close_all_silently();
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(outcome.reconnects().is_empty(), "no Reconnecting");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2, "a new socket at once");
+    let messages: Vec<(bool, Option<&str>, usize)> = rec
+        .ws_messages
+        .iter()
+        .map(|m| (m.lost, m.previous_response_id(), m.input_len()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (false, None, 1),
+            (true, Some("resp-1"), 1),
+            (false, None, 3),
+        ],
+        "turn 2's chained message was lost; the resend is a full create"
+    );
+    assert_eq!(
+        rec.ws_messages[2].full_input.as_ref().unwrap(),
+        &vec![user("a"), m1, user("b")]
+    );
+    assert_ne!(rec.ws_messages[2].conn, rec.ws_messages[1].conn);
+    assert_eq!(retries_scheduled(&sim), 0, "stream budget untouched");
+    assert_eq!(
+        free_retries(&sim),
+        [turnwire_protocol::session::FreeRetryReason::StaleSocket]
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_24_a_second_dead_socket_in_one_request_is_an_ordinary_failure() {
+    let mut config = rev2_config();
+    config.stream_max_retries = 1;
+    let mut sim = sim(config);
+    first_turn(&mut sim);
+    sim.server_mut().close_all_silently();
+    // The replacement socket dies before answering too.
+    sim.server_mut()
+        .push_ws(Reply::with_steps(Vec::new()).end(End::Reset("connection reset".into())));
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(
+        outcome.reconnects(),
+        [(1, 1)],
+        "the second failure spends budget"
+    );
+    assert_eq!(free_retries(&sim).len(), 1);
+    assert_eq!(sim.recording().ws_attempts(), 3);
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_25_keepalive_drops_a_silent_socket() {
+    let mut config = rev2_config();
+    config.ws_keepalive_interval = Duration::from_secs(30);
+    let mut sim = sim(config);
+    first_turn(&mut sim);
+    let parked_at = sim.now();
+    let conn = sim.recording().ws_messages[0].conn;
+    sim.server_mut().stop_answering_pings();
+
+    sim.advance(Duration::from_secs(61));
+
+    let rec = sim.recording();
+    assert_eq!(
+        rec.pings.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
+        [conn],
+        "one ping after one interval"
+    );
+    let close = rec
+        .closes
+        .iter()
+        .find(|c| c.conn == conn)
+        .expect("the silent socket was closed");
+    assert!(
+        close.at <= parked_at.saturating_add(Duration::from_secs(60)),
+        "dropped within two intervals: {:?} after parking",
+        close.at - parked_at
+    );
+    assert!(sim.telemetry().iter().any(|t| matches!(
+        t.record,
+        Telemetry::KeepaliveTimeout { conn: c } if c == conn
+    )));
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2, "the next turn opens a new socket");
+    assert_eq!(rec.ws_messages[1].kind, WsKind::Create);
+    assert_eq!(rec.ws_messages[1].input_len(), 3);
+    assert!(outcome.reconnects().is_empty());
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_25_answered_pings_keep_the_socket_and_its_chain() {
+    let mut config = rev2_config();
+    config.ws_keepalive_interval = Duration::from_secs(30);
+    let mut sim = sim(config);
+    first_turn(&mut sim);
+
+    sim.advance(Duration::from_secs(10 * 60));
+
+    assert_eq!(sim.recording().pings.len(), 20, "a ping every interval");
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1);
+    assert_eq!(rec.ws_messages[1].previous_response_id(), Some("resp-1"));
+    assert_clean(&mut sim);
+}
+
+fn prewarm_config() -> Config {
+    Config {
+        prewarm: Some(true),
+        ..ws_config(WsProtocol::V2, true)
+    }
+}
+
+fn developer() -> Value {
+    json!({"type": "message", "role": "developer",
+           "content": [{"type": "input_text", "text": "You are terse."}]})
+}
+
+fn prefix() -> turnwire_protocol::session::PrewarmSpec {
+    turnwire_protocol::session::PrewarmSpec {
+        fields: fields(),
+        input: wire::items([developer()]),
+    }
+}
+
+#[test]
+fn scenario_26_prewarm() {
+    let mut sim = sim(prewarm_config());
+    sim.preconnect();
+    sim.prewarm(prefix());
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1, "the preconnect carries both");
+    let first = &rec.ws_messages[0];
+    assert_eq!(first.generate(), Some(false));
+    assert_eq!(first.json["model"], json!(MODEL));
+    assert_eq!(message_input(&first.json), vec![developer()]);
+    let second = &rec.ws_messages[1];
+    assert_eq!(
+        second.generate(),
+        None,
+        "a real request never sends generate"
+    );
+    assert_eq!(second.previous_response_id(), Some("resp-1"));
+    assert_eq!(message_input(&second.json), vec![user("hello")]);
+    // The caller saw only its own response.
+    assert!(!outcome.events.iter().any(|e| matches!(
+        e,
+        ResponseEvent::Created { response_id } if response_id == "resp-1"
+    )));
+    assert!(
+        matches!(&outcome.terminal, Terminal::Completed { response_id, .. } if response_id == "resp-2"),
+        "{:?}",
+        outcome.terminal
+    );
+    assert!(sim.telemetry().iter().any(|t| matches!(
+        &t.record,
+        Telemetry::Prewarm { result: turnwire_protocol::session::PrewarmResult::Completed { response_id }, .. }
+            if response_id == "resp-1"
+    )));
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_26_prewarm_426_falls_back_at_once() {
+    let mut sim = sim(prewarm_config());
+    sim.server_mut().push_handshake(Handshake::refuse(426));
+    sim.preconnect();
+    sim.prewarm(prefix());
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(outcome.fell_back(), "FallbackActivated");
+    assert!(outcome.reconnects().is_empty());
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 1);
+    assert!(rec.ws_messages.is_empty(), "no message");
+    assert_eq!(rec.posts(), 1);
+    let body_input = rec.http[0].body["input"].as_array().unwrap().len();
+    assert_eq!(
+        body_input, 2,
+        "the POST carries the prefix and the new item"
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_26_a_failed_prewarm_costs_nothing() {
+    let mut sim = sim(prewarm_config());
+    sim.preconnect();
+    sim.prewarm(prefix());
+    // The prewarm is answered with an error frame: its socket is dropped.
+    sim.server_mut().push_prewarm(Reply::events([ev::ws_error(
+        500,
+        "server_error",
+        "internal",
+        "boom",
+        &[],
+    )]));
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(
+        outcome.reconnects().is_empty(),
+        "no budget, no Reconnecting"
+    );
+    assert_eq!(retries_scheduled(&sim), 0);
+    let rec = sim.recording();
+    assert_eq!(
+        rec.ws_attempts(),
+        2,
+        "the first request opens its own socket"
+    );
+    let request = &rec.ws_messages[1];
+    assert_eq!(request.kind, WsKind::Create, "a full create");
+    assert_eq!(
+        message_input(&request.json),
+        vec![developer(), user("hello")]
+    );
+    assert!(sim.telemetry().iter().any(|t| matches!(
+        t.record,
+        Telemetry::Prewarm {
+            result: turnwire_protocol::session::PrewarmResult::Failed { .. },
+            ..
+        }
+    )));
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_27_previous_response_lost() {
+    let mut sim = sim(rev2_config());
+    let m1 = first_turn(&mut sim);
+    sim.server_mut().forget_chains();
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(outcome.reconnects().is_empty(), "no Reconnecting");
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2, "a new socket");
+    assert!(rec.ws_messages[1].chain_lost);
+    assert_eq!(rec.ws_messages[1].previous_response_id(), Some("resp-1"));
+    let resend = &rec.ws_messages[2];
+    assert_eq!(resend.kind, WsKind::Create);
+    assert_eq!(
+        resend.full_input.as_ref().unwrap(),
+        &vec![user("a"), m1, user("b")]
+    );
+    assert_ne!(resend.conn, rec.ws_messages[1].conn);
+    assert_eq!(retries_scheduled(&sim), 0, "budget untouched");
+    assert_eq!(
+        free_retries(&sim),
+        [turnwire_protocol::session::FreeRetryReason::ChainLost]
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_27_a_second_lost_chain_is_an_ordinary_retryable_error() {
+    let mut sim = sim(rev2_config());
+    first_turn(&mut sim);
+    sim.server_mut().forget_chains();
+    // The full create on the new socket is answered the same way.
+    sim.server_mut().push_ws(Reply::events([ev::ws_error(
+        400,
+        "invalid_request_error",
+        "previous_response_not_found",
+        "Previous response with id not found.",
+        &[],
+    )]));
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("b")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(
+        outcome.reconnects().len(),
+        1,
+        "the second one spends budget"
+    );
+    assert_eq!(free_retries(&sim).len(), 1);
+    assert_clean(&mut sim);
+}
+
+fn unreachable_config(preconnect: bool) -> Config {
+    Config {
+        stream_max_retries: 5,
+        ws_unreachable_fallback_after: 2,
+        ..Config {
+            prewarm: Some(false),
+            ..ws_config(WsProtocol::V2, preconnect)
+        }
+    }
+}
+
+#[test]
+fn scenario_30_unreachable_websocket() {
+    let mut sim = sim(unreachable_config(false));
+    for _ in 0..6 {
+        sim.server_mut()
+            .push_handshake(Handshake::Fail("connection reset by peer".into()));
+    }
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(outcome.fell_back());
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2, "two WebSocket attempts");
+    assert_eq!(rec.posts(), 1);
+    assert_eq!(
+        outcome.reconnects(),
+        [(1, 5)],
+        "the rest of the budget is not spent"
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_30_a_failed_preconnect_counts_as_one_of_the_connects() {
+    let mut sim = sim(unreachable_config(true));
+    for _ in 0..6 {
+        sim.server_mut()
+            .push_handshake(Handshake::Fail("connection refused".into()));
+    }
+    sim.preconnect();
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(outcome.fell_back());
+    assert!(outcome.reconnects().is_empty());
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 2);
+    assert_eq!(rec.posts(), 1);
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_30_any_http_answer_resets_the_count() {
+    let mut sim = sim(unreachable_config(false));
+    sim.server_mut()
+        .push_handshake(Handshake::Fail("connection reset by peer".into()));
+    sim.server_mut().push_handshake(Handshake::refuse(500));
+    sim.server_mut()
+        .push_handshake(Handshake::Fail("connection reset by peer".into()));
+
+    let turn = sim.start_turn();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert!(
+        !outcome.fell_back(),
+        "never two unanswered connects in a row"
+    );
+    assert_eq!(outcome.reconnects(), [(1, 5), (2, 5), (3, 5)]);
+    assert_eq!(sim.recording().ws_attempts(), 4);
+    assert_eq!(sim.recording().posts(), 0);
+    assert_clean(&mut sim);
+}

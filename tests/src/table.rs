@@ -1189,6 +1189,7 @@ fn s24_identity_headers_on_both_transports() -> Scenario {
         plan: vec![
             Act::NewTurnWith(TurnOptions {
                 metadata: Some("turn-meta-1".into()),
+                ..TurnOptions::default()
             }),
             Act::say("hello"),
         ],

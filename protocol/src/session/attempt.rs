@@ -2,7 +2,6 @@
 //! turn's WebSocket and the message sent on it (section 6).
 
 use super::output::{HttpOpen, MessageKind, Output, Telemetry, Transport, WsOpen};
-use super::preconnect::PreconnectState;
 use super::request::Phase;
 use super::turn::{self, Baseline, TurnSocket};
 use super::{ConnOwner, RequestId, Session, TurnId};
@@ -31,6 +30,10 @@ impl Session {
         if let Some(conn) = self.turns.get_mut(&turn_id).and_then(|t| t.drop_socket()) {
             self.close_conn(conn);
         }
+        let compared_items = self
+            .turns
+            .get_mut(&turn_id)
+            .map_or(0, |t| core::mem::take(&mut t.compared));
         let (Some(req), Some(turn)) = (self.requests.get(&id), self.turns.get(&turn_id)) else {
             return;
         };
@@ -83,6 +86,7 @@ impl Session {
             transport: Transport::Http,
             message: MessageKind::Post,
             bytes,
+            compared_items,
         });
     }
 
@@ -104,19 +108,16 @@ impl Session {
                     req.phase = Phase::WsHandshake { conn, deadline };
                 }
             }
-            None => match self.preconnect.as_ref().map(|p| &p.state) {
-                Some(PreconnectState::Open { .. }) => {
-                    if let Some(conn) = self.adopt_preconnect(turn_id) {
-                        self.send_ws(now, id, conn);
-                    }
-                }
-                Some(PreconnectState::Handshaking { .. }) => {
-                    if let Some(req) = self.requests.get_mut(&id) {
-                        req.phase = Phase::WaitingPreconnect;
-                    }
-                }
+            None if self.slot_open() => match self.adopt_slot(turn_id) {
+                Some(conn) => self.send_ws(now, id, conn),
                 None => self.open_turn_socket(now, id),
             },
+            None if self.slot_in_flight() => {
+                if let Some(req) = self.requests.get_mut(&id) {
+                    req.phase = Phase::WaitingSlot;
+                }
+            }
+            None => self.open_turn_socket(now, id),
         }
     }
 
@@ -166,6 +167,12 @@ impl Session {
         if req.stats.transport != Transport::WebSocket || req.phase.conn() != Some(conn) {
             req.begin_attempt(Transport::WebSocket, now);
         }
+        let from_slot = match &mut turn.socket {
+            Some(TurnSocket::Open { from_slot, .. }) => core::mem::take(from_slot),
+            _ => false,
+        };
+        req.reused_socket = from_slot;
+        let compared_items = core::mem::take(&mut turn.compared);
         let input = &turn.history[..req.input_len];
         let plan = turn::plan(
             turn.baseline.as_ref(),
@@ -208,6 +215,8 @@ impl Session {
             fields: req.fields.clone(),
             response_id: None,
             completed: false,
+            lineage: turn.lineage,
+            from_prewarm: false,
         });
         let header_events = match &turn.socket {
             Some(TurnSocket::Open { header_events, .. }) => header_events.clone(),
@@ -230,6 +239,7 @@ impl Session {
             transport: Transport::WebSocket,
             message,
             bytes,
+            compared_items,
         });
     }
 

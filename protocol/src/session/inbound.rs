@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::input::{Input, UsageError};
-use super::output::Telemetry;
+use super::output::{FreeRetryReason, Telemetry};
 use super::request::{Phase, append_bounded};
 use super::retry::FailureLayer;
 use super::turn::TurnSocket;
@@ -20,11 +20,14 @@ use crate::time::Instant;
 /// The error code of the server's 60-minute connection limit.
 const CONNECTION_LIMIT: &str = "websocket_connection_limit_reached";
 
+/// The error code of a chain the server no longer holds (section 6).
+const CHAIN_LOST: &str = "previous_response_not_found";
+
 /// Message for a body or socket that ended before a terminal event.
 const CLOSED_EARLY: &str = "stream closed before response.completed";
 
 impl Session {
-    /// Routes a transport result to the preconnect, a turn's socket or a request.
+    /// Routes a transport result to the socket slot, a turn's socket or a request.
     pub(super) fn handle_transport(
         &mut self,
         now: Instant,
@@ -50,52 +53,80 @@ impl Session {
             return Ok(());
         };
         match owner {
-            ConnOwner::Preconnect => self.preconnect_input(now, conn, input),
+            ConnOwner::Slot => self.slot_input(now, conn, input),
             ConnOwner::Turn(turn) => self.turn_socket_input(now, turn, conn, input),
             ConnOwner::Request(request) => self.http_input(now, request, conn, input),
         }
     }
 
-    fn preconnect_input(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        input: Input,
-    ) -> Result<(), UsageError> {
+    fn slot_input(&mut self, now: Instant, conn: ConnId, input: Input) -> Result<(), UsageError> {
+        let prewarming = matches!(
+            self.slot.as_ref().map(|s| &s.state),
+            Some(super::slot::SlotState::Prewarming { .. })
+        );
+        let handshaking = matches!(
+            self.slot.as_ref().map(|s| &s.state),
+            Some(super::slot::SlotState::Handshaking { .. })
+        );
+        let frame = matches!(
+            input,
+            Input::WsText { .. } | Input::WsBinary { .. } | Input::WsActivity { .. }
+        );
+        if frame && handshaking {
+            // The driver has not reported the handshake complete: no frame can come yet.
+            return Err(unexpected(conn, &input));
+        }
         match input {
-            Input::WsOpened { headers, .. } => self.preconnect_opened(now, &headers),
+            Input::WsOpened { .. } if !handshaking => return Err(unexpected(conn, &input)),
+            Input::WsOpened { headers, .. } => self.slot_opened(now, &headers),
             Input::WsRefused { status: 426, .. } => {
+                self.ws_unanswered = 0;
                 self.conns.remove(&conn);
-                self.preconnect = None;
                 let reason = "WebSocket upgrade refused with 426 on preconnect";
-                self.telemetry(Telemetry::Preconnect {
-                    conn,
-                    result: super::PreconnectResult::Failed {
-                        reason: reason.to_owned(),
-                    },
-                });
+                if let Some(slot) = self.slot.take() {
+                    self.telemetry(Telemetry::Preconnect {
+                        conn: slot.conn,
+                        result: super::PreconnectResult::Failed {
+                            reason: reason.to_owned(),
+                        },
+                    });
+                }
                 self.activate_fallback(now, reason, None);
             }
             Input::WsRefused { status, .. } => {
+                self.ws_unanswered = 0;
                 self.conns.remove(&conn);
-                self.preconnect_failed(now, format!("handshake refused with {status}"));
+                self.slot_failed(now, format!("handshake refused with {status}"), false);
             }
             Input::WsClosed { .. }
             | Input::TransportError { .. }
             | Input::ConnectFailed { .. }
             | Input::SendFailed { .. } => {
+                let unanswered = handshaking
+                    && matches!(
+                        input,
+                        Input::TransportError { .. } | Input::ConnectFailed { .. }
+                    );
                 let reason = match input {
                     Input::TransportError { message, .. } | Input::SendFailed { message, .. } => {
                         message
                     }
                     Input::ConnectFailed { failure, .. } => failure.to_string(),
+                    _ if prewarming => CLOSED_EARLY.to_owned(),
                     _ => "closed before adoption".to_owned(),
                 };
                 self.conns.remove(&conn);
-                self.preconnect_failed(now, reason);
+                self.slot_failed(now, reason, unanswered);
             }
-            // Frames on an unadopted socket carry nothing for anyone.
-            Input::WsText { .. } | Input::WsBinary { .. } | Input::WsActivity { .. } => {}
+            Input::WsText { text, .. } if prewarming => self.prewarm_frame(now, &text),
+            Input::WsBinary { .. } if prewarming => {
+                self.slot_failed(now, "unexpected binary WebSocket frame".to_owned(), false)
+            }
+            Input::WsActivity { .. } if prewarming => self.prewarm_activity(now),
+            // Frames on an idle socket carry nothing for anyone, but show it alive.
+            Input::WsText { .. } | Input::WsBinary { .. } | Input::WsActivity { .. } => {
+                self.slot_alive(now)
+            }
             other => return Err(unexpected(conn, &other)),
         }
         Ok(())
@@ -124,12 +155,14 @@ impl Session {
         });
         match input {
             Input::WsOpened { headers, .. } => {
+                self.ws_unanswered = 0;
                 let limit = self.config.limits.header_value;
                 let header_events = headers::header_events(&headers, limit);
                 if let Some(turn) = self.turns.get_mut(&turn_id) {
                     turn.socket = Some(TurnSocket::Open {
                         conn,
                         header_events,
+                        from_slot: false,
                     });
                 }
                 self.capture_turn_state(turn_id, &headers);
@@ -143,6 +176,7 @@ impl Session {
                 body,
                 ..
             } => {
+                self.ws_unanswered = 0;
                 self.conns.remove(&conn);
                 self.drop_conn_of(turn_id, conn);
                 let Some(id) = request else { return Ok(()) };
@@ -195,6 +229,10 @@ impl Session {
             | Input::TransportError { .. }
             | Input::ConnectFailed { .. }
             | Input::SendFailed { .. } => {
+                let unanswered = matches!(
+                    input,
+                    Input::TransportError { .. } | Input::ConnectFailed { .. }
+                ) && !self.turn_socket_open(turn_id, conn);
                 self.conns.remove(&conn);
                 self.drop_conn_of(turn_id, conn);
                 let Some(id) = request else { return Ok(()) };
@@ -205,6 +243,20 @@ impl Session {
                     Input::ConnectFailed { failure, .. } => classify_connect_failure(failure),
                     _ => error::classify_transport(CLOSED_EARLY),
                 };
+                let message = classified.error.to_string();
+                if classified.retryable && self.stale_socket(id) {
+                    self.free_retry(now, id, FreeRetryReason::StaleSocket, &message);
+                    return Ok(());
+                }
+                // A refusal that is not retried (a proxy's 407 or 403, a certificate
+                // the policy rejects) ends the request; it is no sign of an
+                // unreachable WebSocket endpoint.
+                if classified.retryable
+                    && unanswered
+                    && self.ws_connect_unanswered(now, Some((id, &message)))
+                {
+                    return Ok(());
+                }
                 self.fail_attempt(now, id, classified, FailureLayer::Stream);
             }
             other => return Err(unexpected(conn, &other)),
@@ -477,6 +529,11 @@ impl Session {
                     },
                 );
             }
+            ServerEvent::Failed { error, .. }
+                if on_ws && error.as_ref().and_then(|e| e.code.as_deref()) == Some(CHAIN_LOST) =>
+            {
+                self.chain_lost(now, id, error.as_ref());
+            }
             ServerEvent::Failed { error, .. } => {
                 let payload = error.or_else(|| req.sse_error.take());
                 self.fail_live_attempt(now, id, error::classify_failed(payload.as_ref()));
@@ -484,6 +541,9 @@ impl Session {
             ServerEvent::Error(payload) if on_ws => {
                 if payload.code.as_deref() == Some(CONNECTION_LIMIT) {
                     return self.connection_limit(now, id);
+                }
+                if payload.code.as_deref() == Some(CHAIN_LOST) {
+                    return self.chain_lost(now, id, Some(&payload));
                 }
                 self.fail_live_attempt(now, id, error::classify_failed(Some(&payload)));
             }
@@ -495,6 +555,9 @@ impl Session {
             } => {
                 if error.code.as_deref() == Some(CONNECTION_LIMIT) {
                     return self.connection_limit(now, id);
+                }
+                if error.code.as_deref() == Some(CHAIN_LOST) {
+                    return self.chain_lost(now, id, Some(&error));
                 }
                 let mut classified =
                     error::classify_ws_error(status, &error, &headers, self.now.unix);

@@ -16,8 +16,10 @@ use crate::secret::Credentials;
 #[non_exhaustive]
 pub enum RequestInput {
     /// The input is the turn's history (every earlier request's input followed by the
-    /// output items of its completed response) plus these items. The incremental
-    /// decision then costs time in these items only.
+    /// output items of its completed response, starting from the previous turn's
+    /// history when the turn was started with [`TurnHistory::Continue`]) plus these
+    /// items. The incremental decision then costs time in these items only, within a
+    /// turn and across turns.
     Append(Vec<ResponseItem>),
     /// The input is exactly these items (the caller rewrote the history). The session
     /// compares them with what the server already holds, item by item.
@@ -33,11 +35,40 @@ pub struct RequestSpec {
     pub input: RequestInput,
 }
 
+/// Where a new turn's history starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TurnHistory {
+    /// Empty: the turn's first request carries its whole input (an `Append` of the
+    /// full conversation, or a `Replace`). When the socket the turn adopts holds a
+    /// prefix of that input, the session finds out by comparing it item by item.
+    #[default]
+    Fresh,
+    /// The history of the turn that ended last (or the prewarmed prefix, when no turn
+    /// ran a request yet), handed over in O(1): the turn's first `Append` then means
+    /// "the conversation so far plus these items" and chains to the previous turn's
+    /// response without comparing the history. Empty when there is none.
+    Continue,
+}
+
 /// Per-turn options.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnOptions {
     /// Sent as `x-codex-turn-metadata` when it is a valid header value.
     pub metadata: Option<String>,
+    /// Where the turn's history starts.
+    #[serde(default)]
+    pub history: TurnHistory,
+}
+
+/// The prompt prefix a session knows before its first request (PROTOCOL.md 8.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrewarmSpec {
+    /// The non-input fields the first request will use.
+    pub fields: RequestFields,
+    /// The initial input (developer items, earlier conversation).
+    pub input: Vec<ResponseItem>,
 }
 
 /// One input to the session.
@@ -48,6 +79,17 @@ pub enum Input {
     /// Open a WebSocket ahead of the first turn (PROTOCOL.md section 8). Ignored when
     /// WebSocket is not usable.
     Preconnect,
+    /// Hand the session the known prompt prefix before its first request (PROTOCOL.md
+    /// 8.2). With `prewarm` enabled and WebSocket usable, and while no request of the
+    /// session has started, the session sends it with `"generate": false` on the
+    /// slot's socket (opening one when the slot is empty) and keeps the response as
+    /// that socket's baseline; the prefix also becomes the history a
+    /// [`TurnHistory::Continue`] turn starts from. Otherwise it is ignored (telemetry
+    /// says why). The caller sees no events of it.
+    Prewarm {
+        /// The known prefix.
+        prefix: PrewarmSpec,
+    },
     /// Start a turn. The ack carries its [`TurnId`].
     StartTurn(TurnOptions),
     /// Start a request in a turn that has none running. The ack carries its [`RequestId`].
@@ -63,7 +105,10 @@ pub enum Input {
         /// The request.
         request: RequestId,
     },
-    /// End a turn: cancels its request if any and closes its WebSocket.
+    /// End a turn: cancels its request if any. Its WebSocket goes back to the
+    /// session's socket slot with its response chain when the turn's last response
+    /// completed (PROTOCOL.md 8.1); otherwise it is closed. Call it when the caller
+    /// is done with the turn (dropping a turn handle should send it).
     EndTurn {
         /// The turn.
         turn: TurnId,
@@ -124,7 +169,11 @@ pub enum Input {
         /// Its length.
         len: usize,
     },
-    /// A WebSocket ping or pong: activity that restarts the idle timer.
+    /// A WebSocket ping or pong arrived: activity that restarts the idle timer. On a
+    /// socket idle in the session's slot it is the answer to [`Output::Ping`]
+    /// (any received ping or pong proves the peer alive).
+    ///
+    /// [`Output::Ping`]: super::Output::Ping
     WsActivity {
         /// The connection.
         conn: ConnId,

@@ -18,30 +18,36 @@ mod ids;
 mod inbound;
 mod input;
 mod output;
-mod preconnect;
+mod prewarm;
 mod request;
 mod retry;
 mod serde_headers;
+mod slot;
 mod turn;
 
 use std::collections::{BTreeMap, VecDeque};
 
 pub use ids::{ConnId, RequestId, TurnId};
-pub use input::{Input, InputAck, RequestInput, RequestSpec, TurnOptions, UsageError};
+pub use input::{
+    Input, InputAck, PrewarmSpec, RequestInput, RequestSpec, TurnHistory, TurnOptions, UsageError,
+};
 pub use output::{
-    HttpOpen, MessageKind, Output, PreconnectResult, RetryLayer, Telemetry, Transport, WsOpen,
+    FreeRetryReason, HttpOpen, MessageKind, Output, PreconnectResult, PrewarmResult, RetryLayer,
+    Telemetry, Transport, WsOpen,
 };
 
 use crate::backoff::{BackoffPolicy, JitterRng};
 use crate::config::{Config, ConfigError};
 use crate::error::ResponseError;
 use crate::event::ResponseEvent;
+use crate::item::ResponseItem;
 use crate::secret::Credentials;
 use crate::time::{Instant, Now};
 use ids::IdAllocator;
-use preconnect::Preconnect;
+use prewarm::PendingPrewarm;
 use request::Request;
-use turn::Turn;
+use slot::Slot;
+use turn::{Turn, TurnSocket};
 
 /// Everything a session is created from.
 #[derive(Clone, Debug)]
@@ -62,7 +68,8 @@ pub struct SessionParams {
 /// Who a connection belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ConnOwner {
-    Preconnect,
+    /// The session's socket slot (a preconnect, or a socket a turn handed back).
+    Slot,
     Turn(TurnId),
     Request(RequestId),
 }
@@ -78,7 +85,19 @@ pub struct Session {
     backoff: BackoffPolicy,
     /// Set when the WebSocket→HTTP fallback activated (and when).
     ws_disabled_at: Option<Instant>,
-    preconnect: Option<Preconnect>,
+    /// The socket slot (PROTOCOL.md 8.1).
+    slot: Option<Slot>,
+    /// A prewarm waiting for the slot's socket (8.2).
+    prewarm: Option<PendingPrewarm>,
+    /// Whether any request was started (a prewarm is allowed only before).
+    requests_started: bool,
+    /// Consecutive WebSocket connects that got no HTTP answer (10, trigger 3).
+    ws_unanswered: u32,
+    /// Histories by lineage: the conversation a `Continue` turn starts from
+    /// (`latest_conversation`) and the items the slot's chain indexes. At most those.
+    conversations: BTreeMap<u64, Vec<ResponseItem>>,
+    latest_conversation: Option<u64>,
+    lineages: u64,
     // Values are boxed: a BTreeMap node has room for 11 entries, so unboxed a session
     // with one turn held a 4 KiB node, and with one request a 6.3 KiB node more.
     turns: BTreeMap<TurnId, Box<Turn>>,
@@ -108,7 +127,13 @@ impl Session {
             conversation_id: params.conversation_id,
             rng: JitterRng::new(params.seed),
             ws_disabled_at: None,
-            preconnect: None,
+            slot: None,
+            prewarm: None,
+            requests_started: false,
+            ws_unanswered: 0,
+            conversations: BTreeMap::new(),
+            latest_conversation: None,
+            lineages: 0,
             turns: BTreeMap::new(),
             requests: BTreeMap::new(),
             conns: BTreeMap::new(),
@@ -149,16 +174,18 @@ impl Session {
                 self.preconnect(now);
                 Ok(InputAck::Applied)
             }
-            Input::StartTurn(options) => Ok(InputAck::TurnStarted(
-                self.start_turn(now, options.metadata),
-            )),
+            Input::Prewarm { prefix } => {
+                self.prewarm(now, prefix);
+                Ok(InputAck::Applied)
+            }
+            Input::StartTurn(options) => Ok(InputAck::TurnStarted(self.start_turn(now, options))),
             Input::StartRequest { turn, spec } => self
                 .start_request(now, turn, spec)
                 .map(InputAck::RequestStarted),
             Input::CancelRequest { request } => {
                 self.cancel_request(request).map(|()| InputAck::Applied)
             }
-            Input::EndTurn { turn } => self.end_turn(turn).map(|()| InputAck::Applied),
+            Input::EndTurn { turn } => self.end_turn(now, turn).map(|()| InputAck::Applied),
             Input::AuthRefreshed { credentials } => {
                 self.auth_refreshed(now, credentials);
                 Ok(InputAck::Applied)
@@ -216,11 +243,11 @@ impl Session {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.requests.values().filter_map(|r| r.phase.deadline());
-        let preconnect = self.preconnect.as_ref().map(|p| p.deadline(&self.config));
+        let slot = self.slot.as_ref().map(|p| p.deadline(&self.config));
         // A deadline that passed while other inputs arrived is due now: report it as
         // now, never as an instant before the last input's.
         requests
-            .chain(preconnect)
+            .chain(slot)
             .min()
             .map(|at| at.max(self.now.instant))
     }
@@ -266,14 +293,63 @@ impl Session {
         }
     }
 
-    fn start_turn(&mut self, now: Instant, metadata: Option<String>) -> TurnId {
+    fn next_lineage(&mut self) -> u64 {
+        self.lineages += 1;
+        self.lineages
+    }
+
+    /// Records `items` as the conversation so far (what a `Continue` turn starts from).
+    fn store_conversation(&mut self, lineage: u64, items: Vec<ResponseItem>) {
+        self.conversations.insert(lineage, items);
+        self.latest_conversation = Some(lineage);
+        self.prune_conversations();
+    }
+
+    /// Forgets histories nothing can use any more: only the latest conversation and
+    /// the one the slot's chain indexes are kept.
+    fn prune_conversations(&mut self) {
+        let keep = [self.latest_conversation, self.slot_chain_lineage()];
+        let pending = self.prewarm.as_ref().map(|p| p.lineage);
+        let in_flight = match self.slot.as_ref().map(|s| &s.state) {
+            Some(slot::SlotState::Prewarming { prewarm, .. }) => Some(prewarm.lineage),
+            _ => None,
+        };
+        self.conversations.retain(|lineage, _| {
+            keep.contains(&Some(*lineage))
+                || pending == Some(*lineage)
+                || in_flight == Some(*lineage)
+        });
+    }
+
+    fn start_turn(&mut self, now: Instant, options: TurnOptions) -> TurnId {
         if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.config.fallback_cooldown)
             && now >= at.saturating_add(cooldown)
         {
             self.ws_disabled_at = None;
         }
         let id = TurnId(self.turn_ids.next());
-        self.turns.insert(id, Box::new(Turn::new(metadata)));
+        let (history, lineage) = match options.history {
+            TurnHistory::Continue => match self.latest_conversation.take() {
+                // O(1): the vector moves.
+                Some(lineage) => (
+                    self.conversations.remove(&lineage).unwrap_or_default(),
+                    lineage,
+                ),
+                None => (Vec::new(), self.next_lineage()),
+            },
+            _ => (Vec::new(), self.next_lineage()),
+        };
+        let claim = options.history == TurnHistory::Continue
+            && self.ws_usable()
+            && self.slot_chain_lineage() == Some(lineage);
+        self.turns
+            .insert(id, Box::new(Turn::new(options.metadata, history, lineage)));
+        if claim {
+            // The chain indexes exactly this history: the turn takes the socket now,
+            // so no other turn can adopt a chain it could not verify.
+            self.adopt_slot(id);
+        }
+        self.prune_conversations();
         id
     }
 
@@ -293,7 +369,10 @@ impl Session {
                 running,
             });
         }
-        let input_len = turn.set_input(spec.input);
+        self.lineages += 1;
+        let rewritten = self.lineages;
+        let input_len = turn.set_input(spec.input, rewritten);
+        self.requests_started = true;
         let id = RequestId(self.request_ids.next());
         turn.active = Some(id);
         self.requests.insert(
@@ -313,7 +392,9 @@ impl Session {
         Ok(())
     }
 
-    fn end_turn(&mut self, id: TurnId) -> Result<(), UsageError> {
+    /// Ends a turn: cancels its request, hands a healthy socket and its chain to the
+    /// slot (closing any other), and keeps its history as the conversation so far.
+    fn end_turn(&mut self, now: Instant, id: TurnId) -> Result<(), UsageError> {
         let active = self
             .turns
             .get(&id)
@@ -322,13 +403,28 @@ impl Session {
         if let Some(request) = active {
             self.cancel_request(request)?;
         }
-        if let Some(conn) = self
-            .turns
-            .remove(&id)
-            .and_then(|mut turn| turn.drop_socket())
-        {
-            self.close_conn(conn);
+        let Some(turn) = self.turns.remove(&id) else {
+            return Ok(());
+        };
+        let turn = *turn;
+        if turn.requested || !turn.history.is_empty() {
+            self.store_conversation(turn.lineage, turn.history);
         }
+        match (turn.socket, turn.baseline) {
+            (
+                Some(TurnSocket::Open {
+                    conn,
+                    header_events,
+                    ..
+                }),
+                Some(chain),
+            ) if chain.completed && chain.conn == conn => {
+                self.park_socket(now, id, conn, header_events, chain);
+            }
+            (Some(socket), _) => self.close_conn(socket.conn()),
+            (None, _) => {}
+        }
+        self.prune_conversations();
         Ok(())
     }
 
@@ -342,6 +438,6 @@ impl Session {
         for id in due {
             self.request_deadline(now, id);
         }
-        self.preconnect_deadline(now);
+        self.slot_deadline(now);
     }
 }

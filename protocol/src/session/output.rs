@@ -68,7 +68,8 @@ pub enum RetryLayer {
     Stream,
 }
 
-/// What became of a preconnect.
+/// What became of a socket in the session's slot (a preconnect, or a socket a turn
+/// handed back).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -85,11 +86,58 @@ pub enum PreconnectResult {
         /// Why.
         reason: String,
     },
-    /// The socket was discarded unused (closed, stale, replaced or fallback).
+    /// The socket was discarded unused (closed, stale, replaced, no pong, or
+    /// fallback).
     Discarded {
         /// Why.
         reason: String,
     },
+    /// A turn that ended healthy handed its socket and response chain back to the
+    /// slot.
+    Returned {
+        /// The turn.
+        turn: TurnId,
+    },
+}
+
+/// What became of a prewarm (PROTOCOL.md 8.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PrewarmResult {
+    /// The `generate: false` message was sent.
+    Sent {
+        /// Items in the prefix.
+        items: usize,
+        /// Size of the message, in bytes.
+        bytes: usize,
+    },
+    /// The server completed it: the socket's baseline is the prefix.
+    Completed {
+        /// The prewarm response's id.
+        response_id: String,
+    },
+    /// It failed; the baseline stays empty and the first request is a full create.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// It was not sent (prewarm off, WebSocket unusable, or a request already started).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a request was re-sent at once without backoff, budget or `Reconnecting`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FreeRetryReason {
+    /// A socket adopted from the slot failed before the first event (8.1).
+    StaleSocket,
+    /// The server no longer held the response chain (`previous_response_not_found`, 6).
+    ChainLost,
 }
 
 /// A record for metrics and logs; never needed for correctness.
@@ -109,6 +157,9 @@ pub enum Telemetry {
         message: MessageKind,
         /// Size of the request body or message, in bytes.
         bytes: usize,
+        /// History items compared one by one to decide between a full create and an
+        /// incremental message (0 unless the input was given as a replacement).
+        compared_items: usize,
     },
     /// An attempt ended.
     AttemptEnded {
@@ -150,7 +201,27 @@ pub enum Telemetry {
         /// Why.
         reason: String,
     },
-    /// A preconnect changed state.
+    /// A request is re-sent at once on a new socket, free of budget (once per
+    /// request and reason).
+    FreeRetry {
+        /// The request.
+        request: RequestId,
+        /// Why.
+        reason: FreeRetryReason,
+    },
+    /// A prewarm changed state.
+    Prewarm {
+        /// The connection.
+        conn: ConnId,
+        /// What happened.
+        result: PrewarmResult,
+    },
+    /// A WebSocket idle in the slot got no pong within `ws_keepalive_interval`.
+    KeepaliveTimeout {
+        /// The connection, now closed.
+        conn: ConnId,
+    },
+    /// A socket in the session's slot changed state.
     Preconnect {
         /// The connection.
         conn: ConnId,
@@ -232,6 +303,12 @@ pub enum Output {
         conn: ConnId,
         /// The message.
         text: String,
+    },
+    /// Send a WebSocket ping on a socket idle in the session's slot and report any
+    /// ping or pong that comes back as [`Input::WsActivity`](super::Input::WsActivity).
+    Ping {
+        /// The connection.
+        conn: ConnId,
     },
     /// Close a connection; the session ignores anything it later reports.
     Close {

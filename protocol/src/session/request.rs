@@ -11,14 +11,14 @@ use crate::sse::SseDecoder;
 use crate::time::Instant;
 
 /// Where a request's current attempt stands. Every phase but `WaitingAuth` and
-/// `WaitingPreconnect` has a deadline; those two wait on an input the driver owes
-/// (an auth result) or on the preconnect's own deadline.
+/// `WaitingSlot` has a deadline; those two wait on an input the driver owes (an auth
+/// result) or on the slot's own deadline.
 #[derive(Debug)]
 pub(crate) enum Phase {
     /// Sleeping before the next attempt.
     Backoff { until: Instant },
-    /// Waiting for the session's in-flight preconnect to finish its handshake.
-    WaitingPreconnect,
+    /// Waiting for the socket slot's handshake or prewarm to finish.
+    WaitingSlot,
     /// Waiting for the auth source to refresh.
     WaitingAuth,
     /// The turn's own WebSocket handshake is in flight.
@@ -52,7 +52,7 @@ impl Phase {
             | Phase::HttpHead { conn, .. }
             | Phase::HttpErrorBody { conn, .. }
             | Phase::HttpStreaming { conn, .. } => Some(*conn),
-            Phase::Backoff { .. } | Phase::WaitingPreconnect | Phase::WaitingAuth => None,
+            Phase::Backoff { .. } | Phase::WaitingSlot | Phase::WaitingAuth => None,
         }
     }
 
@@ -65,7 +65,7 @@ impl Phase {
             | Phase::HttpHead { deadline, .. }
             | Phase::HttpErrorBody { deadline, .. }
             | Phase::HttpStreaming { deadline, .. } => Some(*deadline),
-            Phase::WaitingPreconnect | Phase::WaitingAuth => None,
+            Phase::WaitingSlot | Phase::WaitingAuth => None,
         }
     }
 
@@ -118,6 +118,12 @@ pub(crate) struct Request {
     pub(crate) conn_limit_reconnected: bool,
     /// Some output event of any attempt reached the caller.
     pub(crate) output_seen: bool,
+    /// The current attempt went out on a socket adopted from the slot (8.1).
+    pub(crate) reused_socket: bool,
+    /// The free replacement of a dead reused socket was already used.
+    pub(crate) stale_replaced: bool,
+    /// The free resend after `previous_response_not_found` was already used.
+    pub(crate) chain_resent: bool,
     /// Output items of the current attempt.
     pub(crate) outputs: Vec<ResponseItem>,
     /// An SSE `error` event of the current attempt, used if the response ends without
@@ -153,6 +159,9 @@ impl Request {
             auth_refreshed: false,
             conn_limit_reconnected: false,
             output_seen: false,
+            reused_socket: false,
+            stale_replaced: false,
+            chain_resent: false,
             outputs: Vec::new(),
             sse_error: None,
         }
@@ -170,6 +179,7 @@ impl Request {
             events: 0,
             caller_events: 0,
         };
+        self.reused_socket = false;
         self.outputs.clear();
         self.sse_error = None;
     }

@@ -4,12 +4,12 @@
 
 use core::time::Duration;
 
-use super::output::{Output, RetryLayer, Telemetry, Transport};
+use super::output::{FreeRetryReason, Output, RetryLayer, Telemetry, Transport};
 use super::request::Phase;
 use super::{RequestId, Session};
 use crate::backoff::RetryDelay;
 use crate::error::{self, Classified, ResponseError};
-use crate::event::ResponseEvent;
+use crate::event::{ErrorPayload, ResponseEvent};
 use crate::secret::Credentials;
 use crate::time::Instant;
 
@@ -227,8 +227,8 @@ impl Session {
     }
 
     /// Activates the WebSocket→HTTP fallback: sets the sticky flag (first activation
-    /// only), discards the preconnect, and replays `request` and every request waiting
-    /// on the preconnect over HTTP with fresh budgets.
+    /// only), discards the socket slot, and replays `request` and every request
+    /// waiting on the slot over HTTP with fresh budgets.
     pub(super) fn activate_fallback(
         &mut self,
         now: Instant,
@@ -238,7 +238,7 @@ impl Session {
         let mut targets: Vec<RequestId> = self
             .requests
             .values()
-            .filter(|r| matches!(r.phase, Phase::WaitingPreconnect))
+            .filter(|r| matches!(r.phase, Phase::WaitingSlot))
             .map(|r| r.id)
             .collect();
         targets.extend(request.filter(|id| !targets.contains(id)));
@@ -248,7 +248,8 @@ impl Session {
                 reason: reason.to_owned(),
             });
         }
-        self.discard_preconnect("fallback to HTTP activated");
+        self.ws_unanswered = 0;
+        self.discard_slot("fallback to HTTP activated");
         for id in targets {
             self.abandon_attempt(id);
             let Some(req) = self.requests.get_mut(&id) else {
@@ -294,6 +295,95 @@ impl Session {
         self.start_attempt(now, id);
     }
 
+    /// Whether request `id`'s attempt is on a socket adopted from the slot that failed
+    /// before the first event of the response, with the free replacement unused
+    /// (PROTOCOL.md 8.1).
+    pub(super) fn stale_socket(&self, id: RequestId) -> bool {
+        self.requests
+            .get(&id)
+            .is_some_and(|r| r.reused_socket && r.stats.events == 0 && !r.stale_replaced)
+    }
+
+    /// Re-sends request `id` at once as a full create on a new socket, without
+    /// backoff, budget or `Reconnecting` (a dead reused socket, or a lost chain).
+    pub(super) fn free_retry(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        reason: FreeRetryReason,
+        message: &str,
+    ) {
+        self.attempt_ended(now, id, message);
+        self.abandon_attempt(id);
+        let Some(req) = self.requests.get_mut(&id) else {
+            return;
+        };
+        match reason {
+            FreeRetryReason::ChainLost => req.chain_resent = true,
+            _ => req.stale_replaced = true,
+        }
+        self.telemetry(Telemetry::FreeRetry {
+            request: id,
+            reason,
+        });
+        if self.ws_usable() {
+            // A new socket: never another reused one.
+            self.open_turn_socket(now, id);
+        } else {
+            self.start_attempt(now, id);
+        }
+    }
+
+    /// `previous_response_not_found`: the server no longer holds the chain. The first
+    /// time in a request, before any event reached the caller, the request is re-sent
+    /// at once as a full create on a new socket; otherwise it is an ordinary
+    /// retryable error.
+    pub(super) fn chain_lost(&mut self, now: Instant, id: RequestId, error: Option<&ErrorPayload>) {
+        let Some(req) = self.requests.get(&id) else {
+            return;
+        };
+        let message = error
+            .and_then(|e| e.message.clone())
+            .unwrap_or_else(|| "previous response not found".to_owned());
+        if !req.chain_resent && req.stats.caller_events == 0 {
+            return self.free_retry(now, id, FreeRetryReason::ChainLost, &message);
+        }
+        let classified = Classified::new(
+            ResponseError::Retryable {
+                message,
+                delay: None,
+            },
+            true,
+            None,
+        );
+        self.fail_live_attempt(now, id, classified);
+    }
+
+    /// A WebSocket connect ended without any HTTP answer (refused, reset, TLS
+    /// failure, connect timeout). At `ws_unreachable_fallback_after` such connects in
+    /// a row the fallback activates at once, ending `request`'s attempt with its
+    /// message and replaying it over HTTP; returns whether it did.
+    pub(super) fn ws_connect_unanswered(
+        &mut self,
+        now: Instant,
+        request: Option<(RequestId, &str)>,
+    ) -> bool {
+        self.ws_unanswered = self.ws_unanswered.saturating_add(1);
+        let limit = self.config.ws_unreachable_fallback_after;
+        if limit == 0 || self.ws_unanswered < limit || !self.ws_usable() {
+            return false;
+        }
+        let reason = format!(
+            "{} WebSocket connects in a row got no HTTP answer",
+            self.ws_unanswered
+        );
+        if let Some((id, message)) = request {
+            self.attempt_ended(now, id, message);
+        }
+        self.activate_fallback(now, &reason, request.map(|(id, _)| id));
+        true
+    }
+
     /// Acts on request `id`'s passed deadline.
     pub(super) fn request_deadline(&mut self, now: Instant, id: RequestId) {
         let Some(req) = self.requests.get(&id) else {
@@ -303,11 +393,10 @@ impl Session {
         match req.phase {
             Phase::Backoff { .. } => self.start_attempt(now, id),
             Phase::WsHandshake { .. } => {
-                self.fail_live_attempt(
-                    now,
-                    id,
-                    classified("connect timeout: WebSocket handshake took too long"),
-                );
+                let message = "connect timeout: WebSocket handshake took too long";
+                if !self.ws_connect_unanswered(now, Some((id, message))) {
+                    self.fail_live_attempt(now, id, classified(message));
+                }
             }
             Phase::HttpHead { .. } => {
                 let c = classified("connect timeout: no HTTP response head in time");
@@ -320,7 +409,7 @@ impl Session {
             Phase::WsStreaming { .. } => {
                 self.fail_live_attempt(now, id, classified("idle timeout waiting for websocket"));
             }
-            Phase::WaitingPreconnect | Phase::WaitingAuth => {}
+            Phase::WaitingSlot | Phase::WaitingAuth => {}
         }
     }
 

@@ -1,5 +1,11 @@
 //! Turn scope (PROTOCOL.md section 2): the turn's history, its WebSocket, its
 //! turn-state cell, and the incremental baseline of section 6.
+//!
+//! A baseline names the history it indexes by a *lineage*: a number that stays the
+//! same while the history only grows (appends, a replacement that keeps the prefix,
+//! a turn that continues the previous turn's history) and changes when it is
+//! rewritten. A baseline handed from one turn to the next through the session's slot
+//! therefore applies to a turn of the same lineage without comparing a single item.
 
 use super::ids::{ConnId, RequestId};
 use super::input::RequestInput;
@@ -25,6 +31,43 @@ pub(crate) struct Baseline {
     pub(crate) response_id: Option<String>,
     /// Whether the previous response completed.
     pub(crate) completed: bool,
+    /// The history these `len` items are a prefix of.
+    pub(crate) lineage: u64,
+    /// The baseline is a prewarm's: a request whose input equals it exactly may still
+    /// chain (with no new items), PROTOCOL.md 8.2.
+    pub(crate) from_prewarm: bool,
+}
+
+/// Decides whether a response chain adopted with a socket applies to a turn's history
+/// (PROTOCOL.md 6, rule 1 across turns). Same lineage: yes at once, when the history
+/// still reaches the chain's length. Another lineage: only when the items the chain
+/// indexes are still known (`known`) and the turn's history starts with them, which is
+/// checked item by item. Returns the usable baseline, rebased onto the turn's lineage,
+/// and how many items were compared.
+pub(crate) fn resolve_chain(
+    chain: Baseline,
+    turn_lineage: u64,
+    history: &[ResponseItem],
+    known: Option<&[ResponseItem]>,
+) -> (Option<Baseline>, usize) {
+    let len = chain.len;
+    if history.len() < len {
+        return (None, 0);
+    }
+    if chain.lineage == turn_lineage {
+        return (Some(chain), 0);
+    }
+    match known {
+        Some(items) if items.len() >= len => {
+            let same = history[..len] == items[..len];
+            let rebased = Baseline {
+                lineage: turn_lineage,
+                ..chain
+            };
+            (same.then_some(rebased), len)
+        }
+        _ => (None, 0),
+    }
 }
 
 /// The decision for one WebSocket request.
@@ -71,10 +114,11 @@ pub(crate) fn plan<'a>(
     let Some(base) = baseline else {
         return Plan::Full;
     };
+    let longer = input_len > base.len || (base.from_prewarm && input_len == base.len);
     let usable = base.conn == conn
         && base.completed
         && base.len > 0
-        && input_len > base.len
+        && longer
         && base.fields.chains_with(fields);
     if !usable {
         return Plan::Full;
@@ -105,6 +149,9 @@ pub(crate) enum TurnSocket {
         conn: ConnId,
         /// Header-derived events to emit at the start of every response on it.
         header_events: Vec<ResponseEvent>,
+        /// Adopted from the session's slot and no message sent on it since: the next
+        /// request's attempt is on a reused socket (the stale-socket rule of 8.1).
+        from_slot: bool,
     },
 }
 
@@ -128,35 +175,53 @@ pub(crate) struct Turn {
     pub(crate) history: Vec<ResponseItem>,
     pub(crate) baseline: Option<Baseline>,
     pub(crate) active: Option<RequestId>,
+    /// The lineage of `history` (see the module documentation).
+    pub(crate) lineage: u64,
+    /// Whether the turn started any request (only then does its history become the
+    /// conversation a later turn may continue).
+    pub(crate) requested: bool,
+    /// Items compared one by one since the last attempt started, for telemetry.
+    pub(crate) compared: usize,
 }
 
 impl Turn {
-    pub(crate) fn new(metadata: Option<String>) -> Self {
+    /// A turn whose history starts as `history`, of `lineage`.
+    pub(crate) fn new(metadata: Option<String>, history: Vec<ResponseItem>, lineage: u64) -> Self {
         Turn {
             metadata,
             turn_state: None,
             socket: None,
-            history: Vec::new(),
+            history,
             baseline: None,
             active: None,
+            lineage,
+            requested: false,
+            compared: 0,
         }
     }
 
     /// Sets the history for a new request and returns the input length. For
     /// [`RequestInput::Append`] the history only grows, so the baseline stays a prefix;
-    /// for [`RequestInput::Replace`] the baseline is kept only if it is still a prefix
-    /// of the new input.
-    pub(crate) fn set_input(&mut self, input: RequestInput) -> usize {
+    /// for [`RequestInput::Replace`] the baseline (or, without one, the whole history)
+    /// is kept only if it is still a prefix of the new input (compared item by item);
+    /// otherwise the baseline is dropped and the history takes the new lineage
+    /// `rewritten`.
+    pub(crate) fn set_input(&mut self, input: RequestInput, rewritten: u64) -> usize {
+        self.requested = true;
         match input {
             RequestInput::Append(items) => self.history.extend(items),
             RequestInput::Replace(items) => {
-                let keeps_prefix = self.baseline.as_ref().is_some_and(|b| {
-                    b.len <= items.len()
-                        && b.len <= self.history.len()
-                        && items[..b.len] == self.history[..b.len]
-                });
+                // The part that must stay: what the turn's socket holds, or, before the
+                // turn has a baseline, the whole history (a chain it may adopt later
+                // indexes a prefix of it).
+                let kept = self.baseline.as_ref().map_or(self.history.len(), |b| b.len);
+                let keeps_prefix = kept <= items.len()
+                    && kept <= self.history.len()
+                    && items[..kept] == self.history[..kept];
+                self.compared += kept.min(items.len());
                 if !keeps_prefix {
                     self.baseline = None;
+                    self.lineage = rewritten;
                 }
                 self.history = items;
             }
@@ -225,6 +290,8 @@ mod tests {
             fields: RequestFields::new("m"),
             response_id: id.map(str::to_owned),
             completed: true,
+            lineage: 7,
+            from_prewarm: false,
         }
     }
 
@@ -274,20 +341,122 @@ mod tests {
     }
 
     #[test]
-    fn replace_keeps_the_baseline_only_when_it_is_still_a_prefix() {
-        let mut turn = Turn::new(None);
-        turn.set_input(RequestInput::Replace(vec![item("a")]));
+    fn a_prewarm_baseline_may_be_chained_with_no_new_items() {
+        let f = RequestFields::new("m");
+        let prewarm = Baseline {
+            from_prewarm: true,
+            ..base(2, Some("resp-pw"))
+        };
+        let rows = [
+            ("prewarm, input equals the prefix", &prewarm, 2, true),
+            ("prewarm, input extends the prefix", &prewarm, 3, true),
+            ("prewarm, input shorter", &prewarm, 1, false),
+        ];
+        for (name, b, len, chains) in rows {
+            let got = plan(Some(b), WsProtocol::V2, ConnId(1), len, &f);
+            assert_eq!(got != Plan::Full, chains, "{name}: {got:?}");
+        }
+        let ordinary = base(2, Some("resp-1"));
+        assert_eq!(
+            plan(Some(&ordinary), WsProtocol::V2, ConnId(1), 2, &f),
+            Plan::Full,
+            "an ordinary baseline needs a strictly longer input"
+        );
+    }
+
+    #[test]
+    fn a_handed_over_chain_applies_by_lineage_or_by_comparing_the_known_items() {
+        let a = item("a");
+        let b = item("b");
+        let history = vec![a.clone(), b.clone(), item("c")];
+        let known = vec![a.clone(), b.clone()];
+        let other = vec![a.clone(), item("x")];
+        let chain = base(2, Some("resp-1"));
+        // (name, turn lineage, history, known items, usable, items compared)
+        let rows: [(
+            &str,
+            u64,
+            &[ResponseItem],
+            Option<&[ResponseItem]>,
+            bool,
+            usize,
+        ); 6] = [
+            ("same lineage: no comparison", 7, &history, None, true, 0),
+            (
+                "same lineage, history too short",
+                7,
+                &history[..1],
+                None,
+                false,
+                0,
+            ),
+            (
+                "other lineage, known prefix matches",
+                9,
+                &history,
+                Some(&known),
+                true,
+                2,
+            ),
+            (
+                "other lineage, known prefix differs",
+                9,
+                &history,
+                Some(&other),
+                false,
+                2,
+            ),
+            ("other lineage, items unknown", 9, &history, None, false, 0),
+            (
+                "other lineage, known items too short",
+                9,
+                &history,
+                Some(&known[..1]),
+                false,
+                0,
+            ),
+        ];
+        for (name, lineage, hist, known, usable, compared) in rows {
+            let (got, n) = resolve_chain(chain.clone(), lineage, hist, known);
+            assert_eq!(got.is_some(), usable, "{name}");
+            assert_eq!(n, compared, "{name}: items compared");
+            if let Some(got) = got {
+                assert_eq!(got.lineage, lineage, "{name}: rebased onto the turn");
+                assert_eq!(got.len, 2, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn replace_that_breaks_the_prefix_starts_a_new_lineage() {
+        let mut turn = Turn::new(None, vec![item("a")], 7);
         turn.baseline = Some(base(1, Some("r")));
-        turn.set_input(RequestInput::Replace(vec![item("a"), item("b")]));
+        turn.set_input(RequestInput::Replace(vec![item("a"), item("b")]), 8);
+        assert_eq!(turn.lineage, 7, "the prefix is kept");
+        turn.set_input(RequestInput::Replace(vec![item("z")]), 9);
+        assert_eq!(turn.lineage, 9, "rewritten");
+        turn.set_input(RequestInput::Append(vec![item("y")]), 10);
+        assert_eq!(turn.lineage, 9, "appending never changes the lineage");
+    }
+
+    #[test]
+    fn replace_keeps_the_baseline_only_when_it_is_still_a_prefix() {
+        let mut turn = Turn::new(None, Vec::new(), 7);
+        turn.set_input(RequestInput::Replace(vec![item("a")]), 8);
+        turn.baseline = Some(base(1, Some("r")));
+        turn.set_input(RequestInput::Replace(vec![item("a"), item("b")]), 8);
         assert!(turn.baseline.is_some());
-        turn.set_input(RequestInput::Replace(vec![item("c"), item("b"), item("d")]));
+        turn.set_input(
+            RequestInput::Replace(vec![item("c"), item("b"), item("d")]),
+            8,
+        );
         assert!(turn.baseline.is_none());
     }
 
     #[test]
     fn completion_extends_history_and_moves_the_v2_baseline_past_the_outputs() {
-        let mut turn = Turn::new(None);
-        let n = turn.set_input(RequestInput::Append(vec![item("a")]));
+        let mut turn = Turn::new(None, Vec::new(), 7);
+        let n = turn.set_input(RequestInput::Append(vec![item("a")]), 8);
         turn.baseline = Some(Baseline {
             completed: false,
             response_id: None,
@@ -301,8 +470,8 @@ mod tests {
             (2, true, Some("resp-1"))
         );
 
-        let mut v1 = Turn::new(None);
-        let n = v1.set_input(RequestInput::Append(vec![item("a")]));
+        let mut v1 = Turn::new(None, Vec::new(), 7);
+        let n = v1.set_input(RequestInput::Append(vec![item("a")]), 8);
         v1.baseline = Some(Baseline {
             completed: false,
             ..base(n, None)

@@ -18,9 +18,13 @@
 //!   `running_requests` is the number started minus the number ended;
 //! - connections: each opened once with a fresh id, closed by the session at most
 //!   once; a message is sent only on a WebSocket the driver reported open and did not
-//!   report closed, and on a preconnected socket only after a turn adopted it; each
-//!   message is a JSON object of a request type; a frame on a WebSocket whose
-//!   handshake the driver never reported complete is refused or ignored;
+//!   report closed, and on a socket in the session's slot only after a turn adopted
+//!   it (the prewarm, `"generate": false`, excepted); each message is a JSON object
+//!   of a request type; a frame on a WebSocket whose handshake the driver never
+//!   reported complete is refused or ignored; pings go only to sockets in the slot;
+//! - a socket is owned by at most one turn or the slot: a turn adopts only a socket
+//!   the slot holds, and only a socket a turn owns goes back to the slot;
+//! - a free retry (stale socket, lost chain) happens at most once per request each;
 //! - credentials never show in the `Debug` or `Display` text of any output.
 //!
 //! At the end of the script the harness lets time run to every deadline until the
@@ -41,8 +45,8 @@ use turnwire_protocol::limits::Limits;
 use turnwire_protocol::request::RequestFields;
 use turnwire_protocol::secret::Secret;
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, Output, PreconnectResult, RequestId, RequestInput, RequestSpec,
-    Session, SessionParams, Telemetry, TurnId, TurnOptions,
+    ConnId, FreeRetryReason, Input, InputAck, Output, PreconnectResult, PrewarmSpec, RequestId,
+    RequestInput, RequestSpec, Session, SessionParams, Telemetry, TurnHistory, TurnId, TurnOptions,
 };
 use turnwire_protocol::{Credentials, Instant, Now, UnixTime};
 
@@ -107,8 +111,13 @@ pub(crate) mod op {
     pub(crate) const HTTP_OK_STREAM: u8 = 22;
     /// WebSocket `created` then `completed` frames.
     pub(crate) const WS_OK_STREAM: u8 = 23;
+    /// `Input::Prewarm`; then a request spec (its items are the prefix).
+    pub(crate) const PREWARM: u8 = 24;
+    /// A WebSocket `error` frame (or `response.failed`) with code
+    /// `previous_response_not_found`; then a connection selector and a shape byte.
+    pub(crate) const WS_CHAIN_LOST: u8 = 25;
     /// Number of operations.
-    pub(crate) const COUNT: u8 = 24;
+    pub(crate) const COUNT: u8 = 26;
 }
 
 /// The time byte of a step.
@@ -258,7 +267,7 @@ enum Kind {
 
 fn kind_of(input: &Input) -> Kind {
     match input {
-        Input::Preconnect => Kind::Preconnect,
+        Input::Preconnect | Input::Prewarm { .. } => Kind::Preconnect,
         Input::EndTurn { turn } => Kind::EndTurn(*turn),
         Input::WsOpened { conn, .. } => Kind::WsOpened(*conn),
         Input::WsRefused { conn, .. }
@@ -301,6 +310,8 @@ struct Harness {
     ws_gone: BTreeSet<ConnId>,
     preconnect_conns: BTreeSet<ConnId>,
     adopted: BTreeSet<ConnId>,
+    /// Free retries seen, per request and reason.
+    free_retries: BTreeSet<(RequestId, FreeRetryReason)>,
     refresh_outstanding: bool,
     /// Consecutive timeouts at one instant that left a deadline due at that instant.
     due_again: (Instant, u32),
@@ -332,6 +343,7 @@ impl Harness {
             ws_gone: BTreeSet::new(),
             preconnect_conns: BTreeSet::new(),
             adopted: BTreeSet::new(),
+            free_retries: BTreeSet::new(),
             refresh_outstanding: false,
             due_again: (Instant::ZERO, 0),
             check_secret,
@@ -491,9 +503,41 @@ impl Harness {
             }
             Output::Telemetry(Telemetry::Preconnect {
                 conn,
-                result: PreconnectResult::Adopted { .. },
+                result: PreconnectResult::Adopted { turn },
             }) => {
+                assert!(
+                    self.preconnect_conns.contains(conn) && !self.adopted.contains(conn),
+                    "{turn} adopted {conn}, which the slot does not hold"
+                );
                 self.adopted.insert(*conn);
+            }
+            Output::Telemetry(Telemetry::Preconnect {
+                conn,
+                result: PreconnectResult::Returned { turn },
+            }) => {
+                assert!(
+                    !self.preconnect_conns.contains(conn) || self.adopted.contains(conn),
+                    "{turn} handed back {conn}, which was in the slot already"
+                );
+                assert!(
+                    self.ws_open.contains(conn),
+                    "{turn} handed back unopened {conn}"
+                );
+                self.preconnect_conns.insert(*conn);
+                self.adopted.remove(conn);
+            }
+            Output::Telemetry(Telemetry::FreeRetry { request, reason }) => {
+                assert!(
+                    self.free_retries.insert((*request, *reason)),
+                    "{request} got a second free retry for {reason:?}"
+                );
+            }
+            Output::Ping { conn } => {
+                assert!(
+                    self.preconnect_conns.contains(conn) && !self.adopted.contains(conn),
+                    "ping on {conn}, which is not in the slot"
+                );
+                assert!(!self.closed.contains(conn), "ping on closed {conn}");
             }
             _ => {}
         }
@@ -524,11 +568,16 @@ impl Harness {
             !self.closed.contains(&conn),
             "message on {conn} after closing it"
         );
-        assert!(
-            !self.preconnect_conns.contains(&conn) || self.adopted.contains(&conn),
-            "message on the unadopted preconnect {conn}"
-        );
         let message: Value = serde_json::from_str(text).expect("messages are JSON");
+        let prewarm = message.get("generate") == Some(&Value::Bool(false));
+        assert!(
+            prewarm || !self.preconnect_conns.contains(&conn) || self.adopted.contains(&conn),
+            "request message on {conn}, a socket in the session's slot"
+        );
+        assert!(
+            !prewarm || (self.preconnect_conns.contains(&conn) && !self.adopted.contains(&conn)),
+            "prewarm on {conn}, which is not in the session's slot"
+        );
         let kind = message.get("type").and_then(Value::as_str);
         assert!(
             matches!(kind, Some("response.create" | "response.append")),
@@ -661,12 +710,45 @@ impl Harness {
         match operation {
             op::PRECONNECT => self.apply(at, Input::Preconnect, size(r)),
             op::START_TURN => {
-                let metadata = match r.u8() {
+                let choice = r.u8();
+                let metadata = match choice {
                     0..=127 => None,
                     128..=191 => Some("meta-1".to_owned()),
                     _ => Some(r.string(64)),
                 };
-                self.apply(at, Input::StartTurn(TurnOptions { metadata }), size(r));
+                // Odd choices below 128 continue the previous turn's history.
+                let history = if choice < 128 && choice & 1 == 1 {
+                    TurnHistory::Continue
+                } else {
+                    TurnHistory::Fresh
+                };
+                let options = TurnOptions { metadata, history };
+                self.apply(at, Input::StartTurn(options), size(r));
+            }
+            op::PREWARM => {
+                let RequestSpec { fields, input } = spec(r);
+                let input = match input {
+                    RequestInput::Append(items) | RequestInput::Replace(items) => items,
+                    _ => Vec::new(),
+                };
+                let input = Input::Prewarm {
+                    prefix: PrewarmSpec { fields, input },
+                };
+                self.apply(at, input, size(r));
+            }
+            op::WS_CHAIN_LOST => {
+                let conn = self.conn(r);
+                let text = if r.u8() & 1 == 0 {
+                    json!({"type":"error","status":400,"error":{
+                        "type":"invalid_request_error","code":"previous_response_not_found",
+                        "message":"Previous response with id 'resp_1' not found."}})
+                } else {
+                    json!({"type":"response.failed","response":{"id":"resp_x","error":{
+                        "code":"previous_response_not_found","message":"not found"}}})
+                }
+                .to_string();
+                let size = size(r) + text.len();
+                self.apply(at, Input::WsText { conn, text }, size);
             }
             op::START_REQUEST => {
                 let turn = self.turn(r);

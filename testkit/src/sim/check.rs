@@ -22,7 +22,12 @@
 //!   `legacy_session_headers`);
 //! - a WebSocket message is incremental exactly when section 6 says so, and the input
 //!   the server reconstructs (or the `POST` body carries) is the request's full input;
-//! - messages go only on open, idle sockets, never on an unadopted preconnect;
+//! - messages go only on open, idle sockets, never on a socket in the session's slot
+//!   (except the prewarm, before any request); a socket is owned by at most one turn
+//!   or the slot, and a turn hands back only its own socket;
+//! - the response chain belongs to the socket: a turn that adopts a socket chains to
+//!   the previous turn's (or the prewarm's) response exactly when section 6 says so;
+//! - a free retry (stale socket, lost chain) happens at most once per request each;
 //! - a terminal event on HTTP closes the connection at once (no waiting for EOF).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,8 +38,8 @@ use turnwire_protocol::config::{Config, WsProtocol};
 use turnwire_protocol::event::ResponseEvent;
 use turnwire_protocol::request::RequestFields;
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, PreconnectResult, RequestId, RequestInput, RetryLayer, Telemetry,
-    TurnId,
+    ConnId, FreeRetryReason, Input, InputAck, PreconnectResult, RequestId, RequestInput,
+    RetryLayer, Telemetry, TurnHistory, TurnId,
 };
 use turnwire_protocol::time::Instant;
 
@@ -142,14 +147,18 @@ struct ReqInfo {
     must_use_http: bool,
     http_conn: Option<ConnId>,
     output_seen: bool,
+    /// The socket of the request's latest WebSocket message.
+    ws_conn: Option<ConnId>,
     /// Body events of the current attempt not yet voided by `Reconnecting` or
     /// `FallbackActivated`.
     unvoided: u32,
 }
 
-/// What the previous WebSocket message of a turn left behind (section 6 baseline).
+/// What the previous WebSocket message on a socket left behind (section 6 baseline).
 #[derive(Clone, Debug)]
 struct LastMessage {
+    /// It was the prewarm (its request is a placeholder).
+    prewarm: bool,
     request: RequestId,
     conn: ConnId,
     input: Vec<Value>,
@@ -210,7 +219,17 @@ pub struct Checker {
     turn_token: BTreeMap<TurnId, String>,
     turn_metadata: BTreeMap<TurnId, String>,
     pending_metadata: Option<String>,
-    last_message: BTreeMap<TurnId, LastMessage>,
+    last_message: BTreeMap<ConnId, LastMessage>,
+    /// The history a `Continue` turn starts from.
+    latest_history: Option<Vec<Value>>,
+    /// `latest_history` before a prewarm replaced it (restored if it is skipped).
+    before_prewarm: Option<Option<Vec<Value>>>,
+    pending_prewarm: Option<(RequestFields, Vec<Value>)>,
+    pending_history: Option<TurnHistory>,
+    prewarm_spec: Option<(RequestFields, Vec<Value>)>,
+    any_request: bool,
+    turn_requested: BTreeSet<TurnId>,
+    free_retries: BTreeSet<(RequestId, FreeRetryReason)>,
     requests: BTreeMap<RequestId, ReqInfo>,
     conns: BTreeMap<ConnId, Owner>,
     ws: BTreeMap<ConnId, WsState>,
@@ -252,6 +271,14 @@ impl Checker {
             turn_metadata: BTreeMap::new(),
             pending_metadata: None,
             last_message: BTreeMap::new(),
+            latest_history: None,
+            before_prewarm: None,
+            pending_prewarm: None,
+            pending_history: None,
+            prewarm_spec: None,
+            any_request: false,
+            turn_requested: BTreeSet::new(),
+            free_retries: BTreeSet::new(),
             requests: BTreeMap::new(),
             conns: BTreeMap::new(),
             ws: BTreeMap::new(),
@@ -304,8 +331,23 @@ impl Checker {
         let mut current = CurrentInput::default();
         match input {
             Input::Preconnect => current.preconnect = true,
+            Input::Prewarm { prefix: spec } => {
+                current.preconnect = true;
+                let items = spec.input.iter().map(wire::item_json).collect();
+                self.pending_prewarm = Some((spec.fields.clone(), items));
+            }
+            Input::EndTurn { turn } => {
+                let history = self.turn_history.get(turn).cloned().unwrap_or_default();
+                if self.turns.contains(turn)
+                    && (self.turn_requested.contains(turn) || !history.is_empty())
+                {
+                    self.latest_history = Some(history);
+                }
+                self.turns.remove(turn);
+            }
             Input::StartTurn(options) => {
                 current.start_turn = true;
+                self.pending_history = Some(options.history);
                 self.pending_metadata = options.metadata.clone();
                 if let (Some(at), Some(cooldown)) = (self.ws_disabled_at, self.rules.cooldown)
                     && now >= at.saturating_add(cooldown)
@@ -354,6 +396,20 @@ impl Checker {
                         .pointer("/headers/x-codex-turn-state")
                         .and_then(Value::as_str)
                         .map(str::to_owned);
+                    let completed = matches!(
+                        wire::ev::kind(&json),
+                        "response.completed" | "response.done"
+                    );
+                    if let Some(last) = self.last_message.get_mut(conn)
+                        && last.prewarm
+                        && !last.completed
+                        && last.response_id.is_none()
+                    {
+                        // The prewarm's response: its id is the socket's baseline.
+                        let id = json.pointer("/response/id").and_then(Value::as_str);
+                        last.completed = completed && id.is_some_and(|i| !i.is_empty());
+                        last.response_id = Some(id.unwrap_or("").to_owned());
+                    }
                     if wire::ev::ends_response(&json)
                         && let Some(state) = self.ws.get_mut(conn)
                     {
@@ -397,15 +453,26 @@ impl Checker {
         match ack {
             Ok(InputAck::TurnStarted(turn)) => {
                 self.turns.insert(*turn);
+                if self.pending_history.take() == Some(TurnHistory::Continue) {
+                    let history = self.latest_history.take().unwrap_or_default();
+                    self.turn_history.insert(*turn, history);
+                }
                 if let Some(metadata) = self.pending_metadata.take() {
                     self.turn_metadata.insert(*turn, metadata);
                 }
                 self.turn_history.entry(*turn).or_default();
             }
+            Ok(InputAck::Applied) if self.pending_prewarm.is_some() => {
+                if let Some((fields, items)) = self.pending_prewarm.take() {
+                    self.before_prewarm = Some(self.latest_history.replace(items.clone()));
+                    self.prewarm_spec = Some((fields, items));
+                }
+            }
             Ok(InputAck::RequestStarted(id)) => {
                 let Some((turn, input, fields)) = self.pending_spec.take() else {
                     return;
                 };
+                self.turn_requested.insert(turn);
                 let history = self.turn_history.entry(turn).or_default();
                 let intended: Vec<Value> = match input {
                     RequestInput::Append(items) => {
@@ -432,6 +499,7 @@ impl Checker {
                         must_use_http: false,
                         http_conn: None,
                         output_seen: false,
+                        ws_conn: None,
                         unvoided: 0,
                     },
                 );
@@ -445,6 +513,8 @@ impl Checker {
             _ => {}
         }
         self.pending_spec = None;
+        self.pending_prewarm = None;
+        self.pending_history = None;
     }
 
     /// The running request a new connection or message belongs to, when that is
@@ -502,6 +572,7 @@ impl Checker {
 
     fn check_post(&mut self, record: &HttpRecord, turn: TurnId, id: RequestId) {
         let conn = record.conn;
+        self.any_request = true;
         self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, false);
         let carried = header_text(&record.headers, TURN_STATE);
@@ -702,14 +773,17 @@ impl Checker {
                 format!("message on {conn} while its previous response is still streaming"),
             );
         }
+        if let Some(s) = self.ws.get_mut(&conn) {
+            s.busy = true;
+        }
+        if record.generate() == Some(false) {
+            return self.check_prewarm(record, &state);
+        }
         if state.preconnect && !state.adopted {
             self.violate(
                 Rule::Socket,
-                format!("request message on the unadopted preconnect {conn}"),
+                format!("request message on {conn}, a socket in the session's slot"),
             );
-        }
-        if let Some(s) = self.ws.get_mut(&conn) {
-            s.busy = true;
         }
         // A WebSocket belongs to a turn; the message is for that turn's running request.
         let (turn, id) = match self.conns.get(&conn) {
@@ -731,8 +805,65 @@ impl Checker {
         self.check_message(record, turn, id);
     }
 
+    /// A `generate: false` message: only on the slot's socket, only before any
+    /// request, with the prefix the caller gave; its response becomes the baseline.
+    fn check_prewarm(&mut self, record: &WsMessageRecord, state: &WsState) {
+        let conn = record.conn;
+        if !state.preconnect || state.adopted {
+            self.violate(
+                Rule::Socket,
+                format!("prewarm on {conn}, which is not in the session's slot"),
+            );
+        }
+        if self.any_request {
+            self.violate(
+                Rule::Socket,
+                format!("prewarm on {conn} after a request was sent"),
+            );
+        }
+        let Some((fields, items)) = self.prewarm_spec.take() else {
+            return self.violate(
+                Rule::Socket,
+                format!("prewarm on {conn} without a prefix from the caller"),
+            );
+        };
+        let sent = record.json.get("input").and_then(Value::as_array);
+        let model = record.json.get("model").and_then(Value::as_str);
+        if sent != Some(&items) || model != Some(fields.model.as_str()) {
+            self.violate(
+                Rule::Wire,
+                format!("prewarm on {conn} does not carry the caller's prefix"),
+            );
+        }
+        self.last_message.insert(
+            conn,
+            LastMessage {
+                prewarm: true,
+                request: RequestId(0),
+                conn,
+                input: items,
+                fields,
+                completed: false,
+                response_id: None,
+                outputs: Vec::new(),
+            },
+        );
+    }
+
+    /// A ping: only on a socket idle in the session's slot.
+    pub fn on_ping(&mut self, conn: ConnId) {
+        let state = self.ws.get(&conn).cloned().unwrap_or_default();
+        if !state.preconnect || state.adopted || state.busy || state.closed {
+            self.violate(
+                Rule::Socket,
+                format!("ping on {conn}, which is not idle in the session's slot"),
+            );
+        }
+    }
+
     fn check_message(&mut self, record: &WsMessageRecord, turn: TurnId, id: RequestId) {
         let conn = record.conn;
+        self.any_request = true;
         self.conns.insert(conn, Owner::Request(turn, id));
         self.attempt_checks(id, true);
         self.check_message_metadata(record, turn, id);
@@ -740,7 +871,7 @@ impl Checker {
             return;
         };
         let expected = expected_kind(
-            self.last_message.get(&turn),
+            self.last_message.get(&conn),
             self.rules.protocol,
             conn,
             &req.intended,
@@ -756,7 +887,8 @@ impl Checker {
             );
         }
         match &record.full_input {
-            _ if record.lost => {}
+            // The server lost the chain (the server's own check flags a bad one).
+            _ if record.lost || record.chain_lost => {}
             Ok(full) if *full == req.intended => {}
             Ok(full) => self.violate(
                 Rule::Incremental,
@@ -769,6 +901,7 @@ impl Checker {
             Err(why) => self.violate(Rule::Incremental, format!("{id} message on {conn}: {why}")),
         }
         let last = LastMessage {
+            prewarm: false,
             request: id,
             conn,
             input: req.intended,
@@ -777,7 +910,10 @@ impl Checker {
             response_id: None,
             outputs: Vec::new(),
         };
-        self.last_message.insert(turn, last);
+        self.last_message.insert(conn, last);
+        if let Some(req) = self.requests.get_mut(&id) {
+            req.ws_conn = Some(conn);
+        }
     }
 
     /// A `response.create` carries the turn's token (when it fits the 2,048-character
@@ -906,10 +1042,11 @@ impl Checker {
                 };
                 let outputs = req.attempt_items.clone();
                 let turn = req.turn;
+                let ws_conn = req.ws_conn;
                 if let Some(history) = self.turn_history.get_mut(&turn) {
                     history.extend(outputs.iter().cloned());
                 }
-                if let Some(last) = self.last_message.get_mut(&turn)
+                if let Some(last) = ws_conn.and_then(|c| self.last_message.get_mut(&c))
                     && last.request == id
                 {
                     last.completed = completed;
@@ -937,10 +1074,10 @@ impl Checker {
         if success && let Some(conn) = req.http_conn.take() {
             self.must_close.insert(conn);
         }
-        let turn = req.turn;
-        if let Some(last) = self.last_message.get_mut(&turn)
+        let ws_conn = req.ws_conn;
+        if !success
+            && let Some(last) = ws_conn.and_then(|c| self.last_message.get_mut(&c))
             && last.request == id
-            && !success
         {
             last.completed = false;
         }
@@ -1032,12 +1169,72 @@ impl Checker {
             Telemetry::FallbackActivated { .. } => {
                 self.ws_disabled_at.get_or_insert(now);
             }
+            Telemetry::Prewarm {
+                result: turnwire_protocol::session::PrewarmResult::Skipped { .. },
+                ..
+            } => {
+                if let Some(before) = self.before_prewarm.take() {
+                    self.latest_history = before;
+                }
+                self.prewarm_spec = None;
+            }
+            Telemetry::FreeRetry { request, reason } => {
+                if !self.free_retries.insert((*request, *reason)) {
+                    self.violate(
+                        Rule::Retry,
+                        format!("{request} got a second free retry for {reason:?}"),
+                    );
+                }
+            }
+            Telemetry::Preconnect {
+                conn,
+                result: PreconnectResult::Returned { turn },
+            } => {
+                match self.conns.get(conn).copied() {
+                    Some(Owner::Request(owner, _)) if owner == *turn => {}
+                    other => self.violate(
+                        Rule::Socket,
+                        format!("{turn} handed back {conn}, owned by {other:?}"),
+                    ),
+                }
+                if self.running_in_turn(*turn).is_some() {
+                    self.violate(
+                        Rule::Socket,
+                        format!("{turn} handed back {conn} with a request running"),
+                    );
+                }
+                let state = self.ws.entry(*conn).or_default();
+                let unfit = state.busy || state.closed;
+                state.preconnect = true;
+                state.adopted = false;
+                if unfit {
+                    self.violate(
+                        Rule::Socket,
+                        format!("{conn} went back to the slot busy or closed"),
+                    );
+                }
+                self.conns.insert(*conn, Owner::Preconnect);
+            }
             Telemetry::Preconnect {
                 conn,
                 result: PreconnectResult::Adopted { turn },
             } => {
+                if !matches!(self.conns.get(conn), Some(Owner::Preconnect)) {
+                    let owner = self.conns.get(conn).copied();
+                    self.violate(
+                        Rule::Socket,
+                        format!("{turn} adopted {conn}, owned by {owner:?}, not the slot"),
+                    );
+                }
                 if let Some(state) = self.ws.get_mut(conn) {
+                    let unfit = !state.preconnect || state.adopted;
                     state.adopted = true;
+                    if unfit {
+                        self.violate(
+                            Rule::Socket,
+                            format!("{turn} adopted {conn}, which is not in the slot"),
+                        );
+                    }
                 }
                 let id = self.running_in_turn(*turn).unwrap_or(RequestId(0));
                 self.conns.insert(*conn, Owner::Request(*turn, id));
@@ -1054,9 +1251,13 @@ impl Checker {
         }
         let from_conn = self.input.conn;
         // The preconnect's own handshake completing while a turn waits on it.
-        let from_preconnect =
-            self.input.ws_opened && from_conn.is_some() && from_conn == self.preconnect_conn;
-        let token = if from_preconnect || self.input.start_request {
+        let unadopted = from_conn
+            .and_then(|c| self.ws.get(&c))
+            .is_some_and(|s| s.preconnect && !s.adopted);
+        let from_preconnect = from_conn.is_some()
+            && from_conn == self.preconnect_conn
+            && (unadopted || self.input.ws_opened);
+        let token = if from_preconnect || self.input.start_request || self.input.start_turn {
             // Adoption: a socket the turn did not open brings no token (section 7).
             let what = format!("{turn} captured a token from a socket it adopted");
             return self.violate(Rule::TurnState, what);
@@ -1199,9 +1400,9 @@ fn expected_kind(
     if protocol != WsProtocol::V1 {
         baseline.extend(last.outputs.iter().cloned());
     }
-    let prefix = !baseline.is_empty()
-        && input.len() > baseline.len()
-        && input[..baseline.len()] == baseline[..];
+    // A prewarm's baseline may be chained to with no new items (8.2).
+    let longer = input.len() > baseline.len() || (last.prewarm && input.len() == baseline.len());
+    let prefix = !baseline.is_empty() && longer && input[..baseline.len()] == baseline[..];
     if !prefix {
         return WsKind::Create;
     }

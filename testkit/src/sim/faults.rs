@@ -35,8 +35,15 @@ pub struct FaultConfig {
     pub turn_state_percent: u32,
     /// Chance that a new token is invalid (over the 4 KiB bound): it must never be sent.
     pub bad_token_percent: u32,
-    /// Chance that an accepted WebSocket is later closed by the server on its own.
+    /// Chance that an accepted WebSocket is later closed by the server on its own
+    /// (often while it sits idle in the session's slot between turns).
     pub idle_close_percent: u32,
+    /// Chance that an accepted WebSocket answers no pings (a silently dead peer).
+    pub deaf_percent: u32,
+    /// Chance that the server has lost the chain a `previous_response_id` names.
+    pub lost_chain_percent: u32,
+    /// Chance that a prewarm (`generate: false`) fails.
+    pub prewarm_fault_percent: u32,
     /// Whether non-retryable errors (400, 404 on `POST`, usage limit, context window)
     /// are among the faults.
     pub fatal_errors: bool,
@@ -63,6 +70,9 @@ impl FaultConfig {
             turn_state_percent: 0,
             bad_token_percent: 0,
             idle_close_percent: 0,
+            deaf_percent: 0,
+            lost_chain_percent: 0,
+            prewarm_fault_percent: 0,
             fatal_errors: false,
             allow_426: false,
             idle_timeout: Duration::from_secs(300),
@@ -100,6 +110,21 @@ impl FaultConfig {
             fatal_errors: rng.chance(40),
             allow_426: rng.chance(15),
             idle_timeout,
+            deaf_percent: if rng.chance(20) {
+                rng.range(10, 60) as u32
+            } else {
+                0
+            },
+            lost_chain_percent: if rng.chance(30) {
+                rng.range(10, 50) as u32
+            } else {
+                0
+            },
+            prewarm_fault_percent: if rng.chance(30) {
+                rng.range(20, 80) as u32
+            } else {
+                0
+            },
             line_ending: *rng.pick(&[LineEnding::Lf, LineEnding::CrLf, LineEnding::Cr]),
         }
     }
@@ -394,6 +419,36 @@ impl ServerFaults {
             };
         }
         Handshake::Accept { headers, delay }
+    }
+
+    /// Whether a newly accepted socket answers no pings.
+    pub fn deaf_socket(&mut self) -> bool {
+        self.rng.chance(self.config.deaf_percent)
+    }
+
+    /// Whether the server lost the chain of a chained message.
+    pub fn lose_chain(&mut self) -> bool {
+        self.rng.chance(self.config.lost_chain_percent)
+    }
+
+    /// A failing reply to a prewarm, or `None` for the normal empty completion.
+    pub fn prewarm_fault(&mut self) -> Option<Reply> {
+        if !self.rng.chance(self.config.prewarm_fault_percent) {
+            return None;
+        }
+        Some(match self.rng.below(5) {
+            0 => Reply::events([ev::ws_error(500, "server_error", "internal", "boom", &[])]),
+            1 => Reply::events([
+                ev::created("resp-pwf"),
+                ev::failed("resp-pwf", "server_error", "The model failed"),
+            ]),
+            2 => Reply::with_steps(Vec::new()).end(End::Close {
+                code: Some(1011),
+                reason: "server error".into(),
+            }),
+            3 => Reply::with_steps(Vec::new()).end(End::Reset("reset".into())),
+            _ => Reply::with_steps(Vec::new()).keep_open(),
+        })
     }
 
     /// The reply to one unscripted WebSocket message.

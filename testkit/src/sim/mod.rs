@@ -33,8 +33,8 @@ use turnwire_protocol::config::{Config, ConfigError};
 use turnwire_protocol::error::ResponseError;
 use turnwire_protocol::event::{ResponseEvent, Usage};
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, Output, RequestId, RequestSpec, Session, SessionParams, Telemetry,
-    TurnId, TurnOptions, UsageError,
+    ConnId, Input, InputAck, Output, PrewarmSpec, RequestId, RequestSpec, Session, SessionParams,
+    Telemetry, TurnHistory, TurnId, TurnOptions, UsageError,
 };
 use turnwire_protocol::time::{Instant, Now, UnixTime};
 
@@ -460,6 +460,19 @@ impl Simulator {
         let _ = self.feed(Input::Preconnect);
     }
 
+    /// Feeds `Input::Prewarm` with this prefix.
+    pub fn prewarm(&mut self, spec: PrewarmSpec) {
+        let _ = self.feed(Input::Prewarm { prefix: spec });
+    }
+
+    /// Starts a turn that continues the previous turn's history.
+    pub fn start_turn_continuing(&mut self) -> TurnId {
+        self.start_turn_with(TurnOptions {
+            history: TurnHistory::Continue,
+            ..TurnOptions::default()
+        })
+    }
+
     /// Starts a turn without metadata.
     pub fn start_turn(&mut self) -> TurnId {
         self.start_turn_with(TurnOptions::default())
@@ -728,6 +741,11 @@ impl Simulator {
                 }
                 self.schedule(conn, emissions);
             }
+            Output::Ping { conn } => {
+                let emissions = self.server.on_ping(now, conn);
+                self.checker.on_ping(conn);
+                self.schedule(conn, emissions);
+            }
             Output::Close { conn } => {
                 self.server.on_close(now, conn);
                 self.checker.on_close(conn);
@@ -858,6 +876,7 @@ fn is_transport(input: &Input) -> bool {
     !matches!(
         input,
         Input::Preconnect
+            | Input::Prewarm { .. }
             | Input::StartTurn(_)
             | Input::StartRequest { .. }
             | Input::CancelRequest { .. }

@@ -7,7 +7,9 @@ use serde_json::Value;
 use turnwire_protocol::config::{Config, WsProtocol};
 use turnwire_protocol::event::ResponseEvent;
 use turnwire_protocol::request::RequestFields;
-use turnwire_protocol::session::{RequestInput, RequestSpec, TurnOptions};
+use turnwire_protocol::session::{
+    PrewarmSpec, RequestInput, RequestSpec, TurnHistory, TurnOptions,
+};
 
 use super::auth::AuthAnswer;
 use super::{
@@ -48,9 +50,23 @@ pub struct RequestPlan {
     pub cancel_by_ending_turn: bool,
 }
 
+/// Where a scripted turn's history starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TurnStart {
+    /// An empty history.
+    Fresh,
+    /// `TurnHistory::Continue`: the previous turn's history, its requests `Append`ing.
+    Continue,
+    /// An empty history, the first request a `Replace` with the whole conversation so
+    /// far plus new items (the session compares it with the adopted socket's chain).
+    FreshCarrying,
+}
+
 /// One turn of a script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TurnPlan {
+    /// Where its history starts.
+    pub start: TurnStart,
     /// Virtual time that passes before the turn starts.
     pub gap_before: Duration,
     /// Feed `Preconnect` just before the turn.
@@ -78,6 +94,8 @@ pub struct SessionScript {
     pub faults: FaultConfig,
     /// Feed `Preconnect` at session start.
     pub preconnect: bool,
+    /// Feed `Prewarm` with this many prefix items at session start.
+    pub prewarm: Option<usize>,
     /// The turns, one after the other.
     pub turns: Vec<TurnPlan>,
     /// A turn that runs alongside all of them (its requests one after the other), so
@@ -102,6 +120,9 @@ impl SessionScript {
                 WsProtocol::V2
             },
             preconnect: Some(rng.chance(50)),
+            prewarm: Some(rng.chance(60)),
+            ws_keepalive_interval: rng.millis(5_000, 60_000),
+            ws_unreachable_fallback_after: rng.range(0, 3) as u32,
             request_max_retries: rng.range(0, 2) as u32,
             stream_max_retries: rng.range(0, 3) as u32,
             stream_idle_timeout: idle,
@@ -119,6 +140,7 @@ impl SessionScript {
             ..sim_config()
         };
         let preconnect = config.preconnect_enabled() && rng.chance(80);
+        let prewarm = (websockets && rng.chance(40)).then(|| rng.range(0, 3) as usize);
         let faults = FaultConfig::random(seed, idle);
         let turns = (0..rng.range(1, 3))
             .map(|_| random_turn(&mut rng, websockets))
@@ -131,6 +153,7 @@ impl SessionScript {
             first_refresh_fails: rng.chance(10),
             faults,
             preconnect,
+            prewarm,
             turns,
             background,
         }
@@ -156,6 +179,11 @@ fn random_turn(rng: &mut SplitMix64, websockets: bool) -> TurnPlan {
         })
         .collect();
     TurnPlan {
+        start: match rng.below(10) {
+            0..=3 => TurnStart::Continue,
+            4 | 5 => TurnStart::FreshCarrying,
+            _ => TurnStart::Fresh,
+        },
         gap_before: if rng.chance(30) {
             rng.millis(0, 200_000)
         } else {
@@ -164,7 +192,7 @@ fn random_turn(rng: &mut SplitMix64, websockets: bool) -> TurnPlan {
         preconnect_before: websockets && rng.chance(10),
         metadata: rng.chance(20).then(|| "meta-1".to_owned()),
         requests,
-        end_turn: rng.chance(50),
+        end_turn: rng.chance(80),
     }
 }
 
@@ -204,11 +232,30 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
     if script.preconnect {
         sim.preconnect();
     }
+    // The conversation a `Continue` turn starts from, as the session keeps it.
+    let mut latest: Vec<Value> = Vec::new();
+    if let Some(n) = script.prewarm {
+        let mut counter = 0usize;
+        let prefix: Vec<Value> = (0..n)
+            .map(|_| {
+                counter += 1;
+                wire::user(&format!("prefix-{counter}"))
+            })
+            .collect();
+        sim.prewarm(PrewarmSpec {
+            fields: RequestFields::new("gpt-sim"),
+            input: wire::items(prefix.clone()),
+        });
+        if script.config.prewarm_enabled() {
+            latest = prefix;
+        }
+    }
     let mut counter = 0usize;
     let mut tally = Tally::default();
     let mut background = script.background.as_ref().map(|plan| Background {
         turn: sim.start_turn_with(TurnOptions {
             metadata: plan.metadata.clone(),
+            ..TurnOptions::default()
         }),
         plans: plan.requests.iter().cloned().collect(),
         history: Vec::new(),
@@ -228,12 +275,29 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
         if plan.preconnect_before {
             sim.preconnect();
         }
+        let continuing = plan.start == TurnStart::Continue;
         let turn = sim.start_turn_with(TurnOptions {
             metadata: plan.metadata.clone(),
+            history: if continuing {
+                TurnHistory::Continue
+            } else {
+                TurnHistory::Fresh
+            },
         });
-        let mut history: Vec<Value> = Vec::new();
-        for request in &plan.requests {
-            let (input, intended) = build_input(&request.input, &history, &mut counter);
+        let mut history: Vec<Value> = if continuing {
+            std::mem::take(&mut latest)
+        } else {
+            Vec::new()
+        };
+        let mut requested = false;
+        let mut ended = false;
+        for (i, request) in plan.requests.iter().enumerate() {
+            let (input, intended) = if i == 0 && plan.start == TurnStart::FreshCarrying {
+                build_input(&InputPlan::ReplaceExtending(1), &latest, &mut counter)
+            } else {
+                build_input(&request.input, &history, &mut counter)
+            };
+            requested = true;
             let Ok(id) = sim.start_request(turn, spec(request, input)) else {
                 break;
             };
@@ -245,7 +309,8 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
                     .is_some_and(|o| o.terminal == Terminal::Unfinished)
                 {
                     if request.cancel_by_ending_turn {
-                        let _ = sim.end_turn(turn);
+                        ended = sim.end_turn(turn).is_ok();
+                        latest = intended.clone();
                     } else {
                         let _ = sim.cancel(id);
                     }
@@ -256,8 +321,11 @@ pub fn run(script: &SessionScript, options: SimOptions) -> (Simulator, RunReport
             history = history_after(intended, &outcome);
             pump(&mut sim, &mut background, &mut counter, &mut tally);
         }
-        if plan.end_turn {
+        if plan.end_turn && !ended {
             let _ = sim.end_turn(turn);
+            if requested || !history.is_empty() {
+                latest = history;
+            }
         }
     }
     while let Some(id) = background

@@ -15,9 +15,15 @@
 //!
 //! Everything received is recorded with its virtual time ([`Recording`]), so tests
 //! assert on the wire traffic. On WebSocket the server also keeps what a real server
-//! holds per connection (the last completed response's input and output) and
-//! reconstructs the full input of every incremental message, flagging messages that
-//! chain onto something it does not hold.
+//! holds per connection (the last completed response's input and output), for as
+//! long as the socket lives, across the client's turns, and reconstructs the full
+//! input of every incremental message. A `previous_response_id` the socket does not
+//! hold is answered with a `previous_response_not_found` error frame, as `store:
+//! false` servers do; it is also flagged as a violation unless the server was made to
+//! forget the chain ([`FakeServer::forget_chain`], or the fault schedule). A
+//! `"generate": false` message (a prewarm) is answered with a completed response with
+//! empty output. Pings are answered with pongs unless the server was told to stop
+//! ([`FakeServer::stop_answering_pings`]).
 //!
 //! Turn-state tokens queued with [`FakeServer::send_turn_state`] go out the way the
 //! server's [`TurnStateDelivery`] says: in a `response.metadata` event of the next
@@ -369,6 +375,9 @@ pub struct WsMessageRecord {
     /// The message's `client_metadata` object, entries with string values only (empty
     /// when absent).
     pub client_metadata: BTreeMap<String, String>,
+    /// The server did not hold the chain the message named and answered
+    /// `previous_response_not_found`.
+    pub chain_lost: bool,
 }
 
 impl WsMessageRecord {
@@ -380,6 +389,26 @@ impl WsMessageRecord {
     /// The turn-state token the message carried in `client_metadata`.
     pub fn turn_state(&self) -> Option<&str> {
         self.client_metadata_value(TURN_STATE)
+    }
+
+    /// The message's `previous_response_id`, if any.
+    pub fn previous_response_id(&self) -> Option<&str> {
+        self.json
+            .get("previous_response_id")
+            .and_then(Value::as_str)
+    }
+
+    /// The number of items in the message's `input`.
+    pub fn input_len(&self) -> usize {
+        self.json
+            .get("input")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    }
+
+    /// The message's `generate` field, if present (`Some(false)` on a prewarm).
+    pub fn generate(&self) -> Option<bool> {
+        self.json.get("generate").and_then(Value::as_bool)
     }
 }
 
@@ -422,6 +451,8 @@ pub struct Recording {
     pub ws_messages: Vec<WsMessageRecord>,
     /// Every close.
     pub closes: Vec<CloseRecord>,
+    /// Every ping, with the connection and when.
+    pub pings: Vec<(Instant, ConnId)>,
     /// Protocol violations the server saw (malformed messages, chaining onto a
     /// response it does not hold, a message on a socket that is not open).
     pub violations: Vec<String>,
@@ -479,6 +510,10 @@ struct WsConnState {
     held: Option<Held>,
     /// When the server closes the socket on its own.
     closes_at: Option<Instant>,
+    /// The server dropped what it held on purpose (a lost chain, not a client bug).
+    forgot: bool,
+    /// The socket answers no pings.
+    deaf: bool,
 }
 
 /// Line ending used in SSE bodies.
@@ -509,6 +544,7 @@ pub struct FakeServer {
     http_script: VecDeque<Reply>,
     handshake_script: VecDeque<Handshake>,
     ws_script: VecDeque<Reply>,
+    prewarm_script: VecDeque<Reply>,
     responses: u64,
     ws_conns: BTreeMap<ConnId, WsConnState>,
     recording: Recording,
@@ -531,6 +567,8 @@ pub struct FakeServer {
     /// Rules that pick replies by what a request says; tried before the positional
     /// lists.
     pub rules: ReplyRules,
+    /// Sockets accepted from now on answer no pings.
+    deaf: bool,
 }
 
 impl FakeServer {
@@ -580,9 +618,77 @@ impl FakeServer {
         self.turn_states.push_back(token.to_owned());
     }
 
+    /// Queues the reply to the next prewarm (`generate: false`) message; unscripted
+    /// prewarms get a completed response with empty output.
+    pub fn push_prewarm(&mut self, reply: Reply) {
+        self.prewarm_script.push_back(reply);
+    }
+
     /// What the server received.
     pub fn recording(&self) -> &Recording {
         &self.recording
+    }
+
+    /// Every open socket, and every socket accepted later, stops answering pings (a
+    /// peer that went silent).
+    pub fn stop_answering_pings(&mut self) {
+        self.deaf = true;
+        for state in self.ws_conns.values_mut() {
+            state.deaf = true;
+        }
+    }
+
+    /// The server closes `conn` without a close frame and without the client
+    /// noticing: the next message on it fails to send.
+    pub fn close_silently(&mut self, conn: ConnId) {
+        if let Some(state) = self.ws_conns.get_mut(&conn) {
+            state.open = false;
+        }
+    }
+
+    /// Closes every open socket silently (see [`FakeServer::close_silently`]).
+    pub fn close_all_silently(&mut self) {
+        for state in self.ws_conns.values_mut() {
+            state.open = false;
+        }
+    }
+
+    /// The server forgets the response chain it holds on every socket (as after a
+    /// restart behind the same connection): a chained message gets
+    /// `previous_response_not_found`.
+    pub fn forget_chains(&mut self) {
+        for state in self.ws_conns.values_mut() {
+            if state.held.take().is_some() {
+                state.forgot = true;
+            }
+        }
+    }
+
+    /// The WebSocket connections that are open as far as the server knows.
+    pub fn open_sockets(&self) -> Vec<ConnId> {
+        self.ws_conns
+            .iter()
+            .filter(|(_, s)| s.open)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// The client pinged `conn`: a pong comes back unless the socket is deaf, closed,
+    /// or was never a WebSocket.
+    pub fn on_ping(&mut self, now: Instant, conn: ConnId) -> Vec<Emission> {
+        self.recording.pings.push((now, conn));
+        let Some(state) = self.ws_conns.get(&conn) else {
+            self.violation(format!("ping on {conn}, which was never a WebSocket"));
+            return Vec::new();
+        };
+        let alive = state.open && !state.deaf && state.closes_at.is_none_or(|at| now < at);
+        if !alive {
+            return Vec::new();
+        }
+        vec![Emission {
+            after: Duration::ZERO,
+            input: Input::WsActivity { conn },
+        }]
     }
 
     /// Server-requested delays carried by the replies chosen since the last call.
@@ -670,12 +776,13 @@ impl FakeServer {
         });
         match answer {
             Handshake::Accept { headers, delay } => {
+                let deaf = self.deaf || self.faults.as_mut().is_some_and(|f| f.deaf_socket());
                 self.ws_conns.insert(
                     conn,
                     WsConnState {
                         open: true,
-                        held: None,
-                        closes_at: None,
+                        deaf,
+                        ..WsConnState::default()
                     },
                 );
                 vec![Emission {
@@ -696,8 +803,9 @@ impl FakeServer {
                     conn,
                     WsConnState {
                         open: true,
-                        held: None,
                         closes_at: Some(now.saturating_add(closes)),
+                        deaf: self.deaf,
+                        ..WsConnState::default()
                     },
                 );
                 vec![
@@ -763,6 +871,7 @@ impl FakeServer {
                 completed: None,
                 lost: true,
                 metadata_token: None,
+                chain_lost: false,
             });
             return vec![Emission {
                 after: Duration::ZERO,
@@ -772,26 +881,58 @@ impl FakeServer {
                 },
             }];
         }
-        let held = state.held;
+        let mut held = state.held;
+        let mut forgot = state.forgot;
+        let chained = json.get("previous_response_id").is_some();
+        if chained && held.is_some() && self.faults.as_mut().is_some_and(ServerFaults::lose_chain) {
+            held = None;
+            forgot = true;
+        }
         let (kind, full_input) = reconstruct(&json, held.as_ref());
-        if let Err(why) = &full_input {
+        let chain_lost = chained && full_input.is_err() && kind == WsKind::Chained;
+        if let Err(why) = &full_input
+            && !(chain_lost && forgot)
+        {
             self.violation(format!("message on {conn}: {why}"));
         }
-        // Rules and the full model see the message with the input it stands for.
-        let mut chosen = None;
-        if self.model == ModelKind::Full || !self.rules.is_empty() {
-            let mut request = json.clone();
-            if let (Ok(input), Some(map)) = (&full_input, request.as_object_mut()) {
-                map.insert("input".into(), Value::Array(input.clone()));
+        let prewarm = json.get("generate") == Some(&Value::Bool(false));
+        let mut reply = if chain_lost {
+            Reply::events([crate::wire::ev::ws_error(
+                400,
+                "invalid_request_error",
+                "previous_response_not_found",
+                "Previous response with id not found.",
+                &[],
+            )])
+        } else if prewarm {
+            let scripted = self.prewarm_script.pop_front();
+            match scripted.or_else(|| self.faults.as_mut().and_then(ServerFaults::prewarm_fault)) {
+                Some(reply) => reply,
+                None => {
+                    self.responses += 1;
+                    let id = format!("resp-{}", self.responses);
+                    Reply::events([ev::created(&id), ev::completed(&id)])
+                }
             }
-            chosen = self.rules.choose_ws(conn, &request);
-            self.model_context = ModelContext::new(request, now);
-        }
-        let mut reply = match chosen.or_else(|| self.ws_script.pop_front()) {
-            Some(reply) => reply,
-            None => self.unscripted_ws(),
+        } else {
+            // Rules and the full model see the message with the input it stands for.
+            let mut chosen = None;
+            if self.model == ModelKind::Full || !self.rules.is_empty() {
+                let mut request = json.clone();
+                if let (Ok(input), Some(map)) = (&full_input, request.as_object_mut()) {
+                    map.insert("input".into(), Value::Array(input.clone()));
+                }
+                chosen = self.rules.choose_ws(conn, &request);
+                self.model_context = ModelContext::new(request, now);
+            }
+            match chosen.or_else(|| self.ws_script.pop_front()) {
+                Some(reply) => reply,
+                None => self.unscripted_ws(),
+            }
         };
-        if self.turn_state_delivery == TurnStateDelivery::ResponseMetadata
+        if !prewarm
+            && !chain_lost
+            && self.turn_state_delivery == TurnStateDelivery::ResponseMetadata
             && let Some(token) = self.turn_states.pop_front()
         {
             reply
@@ -810,6 +951,7 @@ impl FakeServer {
         });
         let (emissions, completed) = self.render_ws(conn, &reply);
         if let Some(state) = self.ws_conns.get_mut(&conn) {
+            state.forgot = false;
             state.held = match (&completed, &full_input) {
                 (Some((id, output)), Ok(input)) => Some(Held {
                     input: input.clone(),
@@ -833,6 +975,7 @@ impl FakeServer {
             completed,
             lost: false,
             metadata_token,
+            chain_lost,
         });
         emissions
     }
