@@ -21,6 +21,16 @@ use crate::tls::{Endpoint, open_stream};
 /// its 128 KiB default cost a 128 KiB memset per poll and 128 KiB per idle socket.
 const READ_BUFFER: usize = 8 * 1024;
 
+/// What the session asks to send on a socket.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A text message.
+    Text(String),
+    /// A ping (the session's keepalive of a socket idle in its slot); the pong comes
+    /// back as `Input::WsActivity`.
+    Ping,
+}
+
 /// Runs the socket until it closes, fails, or the session drops `outbound`.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
@@ -28,7 +38,7 @@ pub(crate) async fn run(
     open: WsOpen,
     max_message: usize,
     mut inputs: mpsc::Sender<Input>,
-    outbound: mpsc::Receiver<String>,
+    outbound: mpsc::Receiver<Outbound>,
 ) {
     let conn = open.conn;
     if let Err(message) = session(
@@ -52,7 +62,7 @@ async fn session(
     open: WsOpen,
     max_message: usize,
     inputs: &mut mpsc::Sender<Input>,
-    mut outbound: mpsc::Receiver<String>,
+    mut outbound: mpsc::Receiver<Outbound>,
 ) -> Result<(), String> {
     let conn = open.conn;
     let (mut parts, ()) = open.request.into_parts();
@@ -153,8 +163,12 @@ async fn session(
                     .await;
                 }
             },
-            Either::Right((Some(text), _)) => {
-                if let Err(err) = socket.send(Message::text(text)).await {
+            Either::Right((Some(outbound), _)) => {
+                let message = match outbound {
+                    Outbound::Text(text) => Message::text(text),
+                    Outbound::Ping => Message::Ping(Bytes::new().into()),
+                };
+                if let Err(err) = socket.send(message).await {
                     return send(
                         inputs,
                         Input::SendFailed {
