@@ -166,7 +166,7 @@ async fn session(
             Either::Right((Some(outbound), _)) => {
                 let message = match outbound {
                     Outbound::Text(text) => Message::text(text),
-                    Outbound::Ping => Message::Ping(Bytes::new().into()),
+                    Outbound::Ping => Message::Ping(Bytes::new()),
                 };
                 if let Err(err) = socket.send(message).await {
                     return send(
