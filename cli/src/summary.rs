@@ -108,6 +108,7 @@ mod tests {
                 transport: Transport::WebSocket,
                 message: MessageKind::Create,
                 bytes: 10,
+                compared_items: 0,
             },
             Telemetry::AttemptEnded {
                 request: r,
@@ -125,6 +126,7 @@ mod tests {
                 transport: Transport::Http,
                 message: MessageKind::Post,
                 bytes: 10,
+                compared_items: 0,
             },
             Telemetry::AttemptEnded {
                 request: r,

@@ -165,6 +165,7 @@ fn client_metadata_carries_caller_and_turn_metadata_on_both_transports() {
         sim.server_mut().send_turn_state("ts-1");
         let turn = sim.start_turn_with(TurnOptions {
             metadata: Some("turn-meta".into()),
+            ..TurnOptions::default()
         });
         let mut spec = ask("a");
         spec.fields

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use turnwire_protocol::session::{Input, TurnOptions};
+use turnwire_protocol::session::{Input, TurnHistory, TurnOptions};
 use turnwire_protocol::{ResponseEvent, WsProtocol};
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{FakeServer, Reply, Step, WsKind};
@@ -182,7 +182,7 @@ fn dropping_the_client_closes_an_unadopted_preconnect(rt: Rt) {
     assert!(ended, "{rt:?}: tasks alive after the client was dropped");
 }
 
-fn dropping_a_turn_closes_its_websocket(rt: Rt) {
+fn dropping_a_healthy_turn_hands_its_websocket_to_the_next_turn(rt: Rt) {
     let server = LoopbackServer::start(FakeServer::new()).expect("a loopback server");
     let harness = Harness::new(rt);
     let runtime = harness.runtime();
@@ -206,18 +206,15 @@ fn dropping_a_turn_closes_its_websocket(rt: Rt) {
         "{rt:?}: a completed response leaves the turn's socket open"
     );
 
+    // Revision 2 (PROTOCOL.md 8.1, scenario 23): the turn ended healthy, so its socket
+    // and response chain go back to the session's slot; the next turn that continues
+    // the conversation adopts them and chains to the first response.
     drop(turn);
-    assert!(
-        server.wait_for_open_connections_at_most(0, PATIENCE),
-        "{rt:?}: the dropped turn's WebSocket stayed open"
-    );
-    let rec = server.recording();
-    assert_eq!(rec.ws_attempts(), 1);
-    assert!(rec.closes.iter().any(|c| c.conn == rec.handshakes[0].conn));
-
-    // The client goes on with a new turn on a new socket.
     let next = harness.block_on(async {
-        let turn = client.new_turn(TurnOptions::default());
+        let turn = client.new_turn(TurnOptions {
+            history: TurnHistory::Continue,
+            ..TurnOptions::default()
+        });
         collect(
             runtime.as_ref(),
             runtime.now(),
@@ -226,9 +223,18 @@ fn dropping_a_turn_closes_its_websocket(rt: Rt) {
         .await
     });
     assert!(next.is_completed(), "{rt:?}: {:?}", next.items);
-    assert_eq!(server.recording().ws_attempts(), 2);
+    let rec = server.recording();
+    assert_eq!(rec.ws_attempts(), 1, "{rt:?}: one socket for both turns");
+    assert_eq!(rec.ws_messages.len(), 2);
+    assert_eq!(rec.ws_messages[1].conn, rec.ws_messages[0].conn);
+    assert_eq!(rec.ws_messages[1].previous_response_id(), Some("resp-1"));
+    assert_eq!(rec.ws_messages[1].input_len(), 1, "only the new item");
+    assert!(rec.closes.is_empty(), "{rt:?}: nothing was closed");
     drop(client);
-    assert!(server.wait_for_open_connections_at_most(0, PATIENCE));
+    assert!(
+        server.wait_for_open_connections_at_most(0, PATIENCE),
+        "{rt:?}: the socket in the slot outlived the client"
+    );
 }
 
 fn dropping_the_client_closes_everything_and_ends_its_tasks(rt: Rt) {
@@ -416,7 +422,7 @@ on_both_runtimes!(
     dropping_a_stream_mid_response_closes_its_connection,
     dropping_a_websocket_stream_mid_response_closes_its_socket,
     dropping_the_client_closes_an_unadopted_preconnect,
-    dropping_a_turn_closes_its_websocket,
+    dropping_a_healthy_turn_hands_its_websocket_to_the_next_turn,
     dropping_the_client_closes_everything_and_ends_its_tasks,
     request_cancel_cycles_leak_nothing,
 );

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_channel::mpsc;
 use futures_util::Stream;
-use turnwire_protocol::session::{RequestInput, RequestSpec, TurnOptions};
+use turnwire_protocol::session::{PrewarmSpec, RequestInput, RequestSpec, TurnOptions};
 use turnwire_protocol::{RequestFields, ResponseEvent, ResponseItem};
 
 use crate::driver::{Actor, Command};
@@ -86,7 +86,19 @@ impl Client {
         self.send(Command::Preconnect);
     }
 
-    /// Starts a turn. No I/O happens until its first request.
+    /// Hands the session the prompt prefix it knows before the first request (PROTOCOL.md
+    /// 8.2): with `prewarm` enabled and WebSocket usable, the prefix goes to the server
+    /// on the session's socket with `"generate": false`, so the first request sends
+    /// only what follows it. Start turns with `TurnHistory::Continue` to build on the
+    /// prefix. Does nothing once a request started; costs nothing when it fails.
+    pub fn prewarm(&self, fields: RequestFields, input: Vec<ResponseItem>) {
+        self.send(Command::Prewarm(Box::new(PrewarmSpec { fields, input })));
+    }
+
+    /// Starts a turn. No I/O happens until its first request. With
+    /// `TurnHistory::Continue` in `options`, the turn starts from the history of the
+    /// turn that ended last (or the prewarmed prefix), so its requests may append only
+    /// the new items.
     pub fn new_turn(&self, options: TurnOptions) -> Turn {
         let handle = self.handle();
         self.send(Command::StartTurn { handle, options });

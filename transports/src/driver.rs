@@ -17,8 +17,8 @@ use futures_channel::mpsc;
 use futures_util::future::{AbortHandle, abortable, poll_fn};
 use futures_util::{SinkExt, StreamExt};
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, Output, RequestSpec, Session, SessionParams, Telemetry, TurnId,
-    TurnOptions, UsageError,
+    ConnId, Input, InputAck, Output, PrewarmSpec, RequestSpec, Session, SessionParams, Telemetry,
+    TurnId, TurnOptions, UsageError,
 };
 use turnwire_protocol::{Instant, Now, UnixTime};
 
@@ -43,6 +43,7 @@ const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(1);
 /// turns and streams; the task maps them to the session's ids.
 pub(crate) enum Command {
     Preconnect,
+    Prewarm(Box<PrewarmSpec>),
     StartTurn {
         handle: u64,
         options: TurnOptions,
@@ -65,7 +66,7 @@ pub(crate) enum Command {
 struct ConnTask {
     abort: AbortHandle,
     /// Messages to send (WebSocket only).
-    outbound: Option<mpsc::Sender<String>>,
+    outbound: Option<mpsc::Sender<ws_conn::Outbound>>,
     /// What the task reports; `None` once it ended.
     inputs: Option<mpsc::Receiver<Input>>,
     /// Not read while a stream it feeds is full.
@@ -311,6 +312,9 @@ impl Actor {
             Command::Preconnect => {
                 self.feed(now, None, Input::Preconnect);
             }
+            Command::Prewarm(prefix) => {
+                self.feed(now, None, Input::Prewarm { prefix: *prefix });
+            }
             Command::StartTurn { handle, options } => {
                 if let Some(InputAck::TurnStarted(id)) =
                     self.feed(now, None, Input::StartTurn(options))
@@ -417,10 +421,18 @@ impl Actor {
                         .conns
                         .get_mut(&conn)
                         .and_then(|t| t.outbound.as_mut())
-                        .map(|tx| tx.try_send(text));
+                        .map(|tx| tx.try_send(ws_conn::Outbound::Text(text)));
                     if !matches!(sent, Some(Ok(()))) {
                         let message = "the socket's send queue is closed or full".to_owned();
                         self.pending.push_back(Input::SendFailed { conn, message });
+                    }
+                }
+                Output::Ping { conn } => {
+                    // A full queue means the socket is busy sending: no ping is needed
+                    // to learn it is alive, and the session's keepalive deadline still
+                    // drops it if nothing comes back.
+                    if let Some(tx) = self.conns.get_mut(&conn).and_then(|t| t.outbound.as_mut()) {
+                        let _ = tx.try_send(ws_conn::Outbound::Ping);
                     }
                 }
                 Output::Close { conn } => {

@@ -41,6 +41,16 @@ fn socket_config(max_message: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message))
 }
 
+/// What the session asks to send on a socket.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A text message.
+    Text(String),
+    /// A ping (the session's keepalive of a socket idle in its slot); the pong comes
+    /// back as `Input::WsActivity`.
+    Ping,
+}
+
 /// Runs the socket until it closes, fails, or the session drops `outbound`.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
@@ -48,7 +58,7 @@ pub(crate) async fn run(
     open: WsOpen,
     max_message: usize,
     mut inputs: mpsc::Sender<Input>,
-    outbound: mpsc::Receiver<String>,
+    outbound: mpsc::Receiver<Outbound>,
 ) {
     let conn = open.conn;
     if let Err(message) = session(
@@ -72,7 +82,7 @@ async fn session(
     open: WsOpen,
     max_message: usize,
     inputs: &mut mpsc::Sender<Input>,
-    mut outbound: mpsc::Receiver<String>,
+    mut outbound: mpsc::Receiver<Outbound>,
 ) -> Result<(), String> {
     let conn = open.conn;
     let (mut parts, ()) = open.request.into_parts();
@@ -171,15 +181,19 @@ async fn session(
                     .await;
                 }
             },
-            Either::Right((Some(text), _)) => {
-                if text.len() > max_message {
-                    let message = format!(
-                        "a request message of {} bytes is over the WebSocket message bound of {max_message} bytes",
-                        text.len()
-                    );
-                    return send(inputs, Input::SendFailed { conn, message }).await;
-                }
-                if let Err(err) = socket.send(Message::text(text)).await {
+            Either::Right((Some(outbound), _)) => {
+                let message = match outbound {
+                    Outbound::Text(text) if text.len() > max_message => {
+                        let message = format!(
+                            "a request message of {} bytes is over the WebSocket message bound of {max_message} bytes",
+                            text.len()
+                        );
+                        return send(inputs, Input::SendFailed { conn, message }).await;
+                    }
+                    Outbound::Text(text) => Message::text(text),
+                    Outbound::Ping => Message::Ping(Bytes::new()),
+                };
+                if let Err(err) = socket.send(message).await {
                     return send(
                         inputs,
                         Input::SendFailed {

@@ -76,8 +76,9 @@ pub struct PrewarmSpec {
 #[serde(tag = "input", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Input {
-    /// Open a WebSocket ahead of the first turn (PROTOCOL.md section 8). Ignored when
-    /// WebSocket is not usable.
+    /// Open a WebSocket ahead of the first turn into the session's socket slot
+    /// (PROTOCOL.md section 8.1). Ignored when WebSocket is not usable or the slot
+    /// already holds a socket (open, handshaking or prewarming).
     Preconnect,
     /// Hand the session the known prompt prefix before its first request (PROTOCOL.md
     /// 8.2). With `prewarm` enabled and WebSocket usable, and while no request of the

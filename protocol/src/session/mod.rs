@@ -1,5 +1,12 @@
 //! The session state machine (PROTOCOL.md sections 2, 4 and 6–11).
 //!
+//! Revision 2: the session keeps one WebSocket across turns. A turn that ends healthy
+//! hands its socket and response chain to the session's slot ([`Input::EndTurn`]);
+//! the next turn adopts them and chains to the previous turn's response, at O(new
+//! items) cost when it continues the previous turn's history
+//! ([`TurnHistory::Continue`]). [`Input::Prewarm`] sends a known prefix ahead of the
+//! first request; [`Output::Ping`] keeps a socket in the slot checked.
+//!
 //! One [`Session`] owns a conversation's turns, requests, attempts and connections. It
 //! is driven through one door and drained through one queue:
 //!

@@ -373,14 +373,15 @@ mod tests {
         let other = vec![a.clone(), item("x")];
         let chain = base(2, Some("resp-1"));
         // (name, turn lineage, history, known items, usable, items compared)
-        let rows: [(
-            &str,
+        type Row<'a> = (
+            &'a str,
             u64,
-            &[ResponseItem],
-            Option<&[ResponseItem]>,
+            &'a [ResponseItem],
+            Option<&'a [ResponseItem]>,
             bool,
             usize,
-        ); 6] = [
+        );
+        let rows: [Row<'_>; 6] = [
             ("same lineage: no comparison", 7, &history, None, true, 0),
             (
                 "same lineage, history too short",

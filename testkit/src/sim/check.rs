@@ -1178,13 +1178,13 @@ impl Checker {
                 }
                 self.prewarm_spec = None;
             }
-            Telemetry::FreeRetry { request, reason } => {
-                if !self.free_retries.insert((*request, *reason)) {
-                    self.violate(
-                        Rule::Retry,
-                        format!("{request} got a second free retry for {reason:?}"),
-                    );
-                }
+            Telemetry::FreeRetry { request, reason }
+                if !self.free_retries.insert((*request, *reason)) =>
+            {
+                self.violate(
+                    Rule::Retry,
+                    format!("{request} got a second free retry for {reason:?}"),
+                );
             }
             Telemetry::Preconnect {
                 conn,
