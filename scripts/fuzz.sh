@@ -8,7 +8,7 @@
 #   scripts/fuzz.sh replay           replay the corpus and regressions on stable
 #   scripts/fuzz.sh trace FILE       print what the session does with a session input
 #
-# Targets: sse event item classify backoff session. Runs use nightly, one process per
+# Targets: sse event item classify backoff session http1. Runs use nightly, one process per
 # target (libFuzzer's default, like -jobs=1), no sanitizer (the core forbids unsafe
 # code; this doubles the speed) and debug assertions with overflow checks on.
 # Set FUZZ_ARGS to pass more libFuzzer flags, e.g. FUZZ_ARGS="-max_len=16384".
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TARGETS=(sse event item classify backoff session)
+TARGETS=(sse event item classify backoff session http1)
 FUZZ=(cargo +nightly fuzz)
 BUILD_FLAGS=(--sanitizer none)
 

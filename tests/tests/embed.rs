@@ -1,10 +1,10 @@
 //! The no-runtime embed example (`protocol/examples/embed`) against the loopback
 //! server: a scripted 500 that is retried, a tool call the example answers with a
-//! `function_call_output`, and a follow-up that completes. The test builds the example
-//! with the cargo that builds this test, runs it as a process, and asserts what the
-//! server recorded as well as what the example printed and returned.
+//! `function_call_output`, and a follow-up that completes. The test runs the example
+//! as a process (building it through cargo when no fresh build is at hand) and asserts
+//! what the server recorded as well as what the example printed and returned.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
@@ -12,9 +12,20 @@ use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{FakeServer, Reply};
 use turnwire_testkit::wire::{ev, function_call, user};
 
-/// Builds the example (a no-op when it is fresh) and returns its path, read from
-/// cargo's own report of the artifact.
+/// The example's executable: the one the cargo run that built this test built too
+/// (`cargo test`/`nextest` build every example of the selected packages), when it is
+/// newer than the sources it is made from; otherwise built here through cargo, whose
+/// JSON report gives its path.
 fn embed_example() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable");
+    if let Some(sibling) = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join("embed"))
+        && is_fresh(&sibling)
+    {
+        return sibling;
+    }
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
     let built = Command::new(env!("CARGO"))
         .args([
@@ -38,6 +49,35 @@ fn embed_example() -> PathBuf {
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "embed")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .expect("cargo reports the example's executable")
+}
+
+/// True when `binary` exists and is newer than every source file of the example and
+/// of the core.
+fn is_fresh(binary: &Path) -> bool {
+    let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    let protocol = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol");
+    let mut folders = vec![protocol.join("src"), protocol.join("examples")];
+    let mut newest = protocol
+        .join("Cargo.toml")
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok();
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(Some(modified));
+            }
+        }
+    }
+    newest.is_some_and(|newest| newest <= built)
 }
 
 /// The script: a 500, then a response that calls `add(2, 3)`; the follow-up gets the

@@ -10,6 +10,7 @@
 pub(crate) mod backoff;
 pub(crate) mod classify;
 pub(crate) mod event;
+pub(crate) mod http1;
 pub(crate) mod item;
 pub(crate) mod make;
 pub(crate) mod reader;
@@ -18,7 +19,9 @@ pub(crate) mod session;
 pub(crate) mod sse;
 
 /// Every target, by the name of its corpus folder.
-pub(crate) const TARGETS: &[&str] = &["sse", "event", "item", "classify", "backoff", "session"];
+pub(crate) const TARGETS: &[&str] = &[
+    "sse", "event", "item", "classify", "backoff", "session", "http1",
+];
 
 /// Runs the check of `target` on `data`. Panics on a failed property or an unknown
 /// target.
@@ -30,6 +33,7 @@ pub(crate) fn check(target: &str, data: &[u8]) {
         "classify" => classify::check(data),
         "backoff" => backoff::check(data),
         "session" => session::check(data),
+        "http1" => http1::check(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }

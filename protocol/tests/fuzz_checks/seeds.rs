@@ -658,5 +658,38 @@ pub(crate) fn all() -> Vec<Seed> {
     classify_seeds(&mut out);
     backoff_seeds(&mut out);
     session_seeds(&mut out);
+    http1_seeds(&mut out);
     out
+}
+
+/// Responses as servers send them, one framing or hostile shape each.
+const RESPONSES: &[(&str, &[u8])] = &[
+    ("length", b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 17\r\n\r\ndata: {\"a\":1}\n\n\n"),
+    ("chunked", b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=\"v\"\r\nhello\r\n1\r\n!\r\n0\r\nx-t: 1\r\n\r\n"),
+    ("until-close", b"HTTP/1.1 200 OK\r\n\r\ndata: x\n\n"),
+    ("te-final-gzip", b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nraw"),
+    ("te-and-cl", b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+    ("cl-conflict", b"HTTP/1.1 200 OK\r\ncontent-length: 3, 4\r\n\r\nabcd"),
+    ("cl-signed", b"HTTP/1.1 200 OK\r\ncontent-length: +3\r\n\r\nabc"),
+    ("interim", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+    ("http10-keep-alive", b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\nok"),
+    ("connection-close", b"HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 2\r\n\r\n{}"),
+    ("two-responses", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"),
+    ("bytes-after-end", b"HTTP/1.1 304 Not Modified\r\n\r\n\r\n"),
+    ("huge-chunk", b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffff\r\n"),
+    ("bare-lf", b"HTTP/1.1 500 Internal Server Error\ncontent-length: 0\n\n"),
+    ("encoded", b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 1\r\n\r\nz"),
+];
+
+fn http1_seeds(out: &mut Vec<Seed>) {
+    for (name, response) in RESPONSES {
+        for (limits, chunks, label) in [
+            (255u8, 1u64, "default-1"),
+            (255, 5, "default-5"),
+            (20, 3, "small"),
+        ] {
+            let data = Writer::new().u8(limits).u64(chunks).raw(response).finish();
+            out.push(seed("http1", format!("{name}-{label}"), data));
+        }
+    }
 }
