@@ -18,6 +18,13 @@
 //! assert_eq!(server.recording().posts(), 0);
 //! ```
 //!
+//! Like a real server it routes by method and path (`POST` and the WebSocket upgrade
+//! on `…/responses`, `GET …/models`, OpenAI-shaped 404/405 errors otherwise), keeps
+//! HTTP connections alive between requests, and sends a unique `x-request-id` with
+//! every response. [`ServerOptions`] caps concurrent connections, bounds the wait for
+//! a request head, sets keep-alive rules for testing connection pools, and can journal
+//! all traffic ([`Journal`]).
+//!
 //! The server runs on its own thread with its own runtime, so tests on any async
 //! runtime (or none) can use it. Dropping it stops it and closes every connection.
 
