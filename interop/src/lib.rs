@@ -32,8 +32,7 @@ pub fn turnwire_binary() -> PathBuf {
         .expect("the test executable sits in target/<profile>/deps");
     let binary = profile_dir.join(format!("turnwire{}", std::env::consts::EXE_SUFFIX));
     if !binary.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let status = Command::new(env!("CARGO"))
             .args([
                 "build",
                 "--quiet",
@@ -175,6 +174,33 @@ impl Served {
     }
 }
 
+/// The event types of a streamed text answer, in the order a real server sends them
+/// (`response.output_text.delta` repeats).
+pub const TEXT_ANSWER_EVENTS: [&str; 9] = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+];
+
+/// The `types` list of a client's report with runs of one type (the deltas) folded
+/// into one, to compare with [`TEXT_ANSWER_EVENTS`].
+pub fn distinct_types(report: &Value) -> Vec<&str> {
+    let mut types: Vec<&str> = report["types"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no types in {report}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    types.dedup();
+    types
+}
+
 /// A third-party client's run: its exit status, output and last line as JSON.
 #[derive(Debug)]
 pub struct ClientRun {
@@ -225,6 +251,11 @@ pub fn run_client(serve: &Serve, program: &Path, args: &[&str]) -> ClientRun {
         .output()
         .unwrap_or_else(|e| panic!("{} does not run: {e}", program.display()));
     ClientRun { output }
+}
+
+/// Says on standard error that `test` was skipped, and why.
+pub fn skip(test: &str, why: &str) {
+    eprintln!("{test}: skipped: {why}");
 }
 
 /// The venv's Python with the OpenAI SDK, or `None` (and a notice naming `test`) when

@@ -2,7 +2,7 @@
 //! `turnwire serve`.
 
 use serde_json::{Value, json};
-use turnwire_interop::{Serve, python, run_client};
+use turnwire_interop::{Serve, TEXT_ANSWER_EVENTS, distinct_types, python, run_client, skip};
 
 /// Runs `case` from `python/cases.py` against `serve`; `None` when the venv is missing.
 fn case(serve: &Serve, test: &str, case: &str) -> Option<Value> {
@@ -10,33 +10,13 @@ fn case(serve: &Serve, test: &str, case: &str) -> Option<Value> {
     Some(run_client(serve, &python, &["python/cases.py", case]).report())
 }
 
-const EVENTS: [&str; 9] = [
-    "response.created",
-    "response.in_progress",
-    "response.output_item.added",
-    "response.content_part.added",
-    "response.output_text.delta",
-    "response.output_text.done",
-    "response.content_part.done",
-    "response.output_item.done",
-    "response.completed",
-];
-
 #[test]
 fn create_with_stream_true_sees_every_event_of_a_real_response() {
     let serve = Serve::start("py-stream");
     let Some(report) = case(&serve, "py stream", "stream_create") else {
         return;
     };
-    let types: Vec<&str> = report["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut distinct = types.clone();
-    distinct.dedup();
-    assert_eq!(distinct, EVENTS, "{types:?}");
+    assert_eq!(distinct_types(&report), TEXT_ANSWER_EVENTS, "{report}");
     assert_eq!(report["model"], "gpt-interop", "the model is echoed");
     let served = serve.stop();
     assert_eq!(served.posts().len(), 1);
@@ -120,17 +100,10 @@ fn the_websocket_mode_streams_a_response() {
         return;
     };
     if let Some(why) = report["skipped"].as_str() {
-        eprintln!("py websocket: skipped: {why}");
+        skip("py websocket", why);
         return;
     }
-    assert!(
-        report["types"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t == "response.output_text.delta"),
-        "{report}"
-    );
+    assert_eq!(distinct_types(&report), TEXT_ANSWER_EVENTS, "{report}");
     let served = serve.stop();
     assert_eq!(served.handshakes().len(), 1);
     assert_eq!(served.posts().len(), 0, "nothing went over HTTP");

@@ -2,7 +2,7 @@
 //! `turnwire serve`.
 
 use serde_json::Value;
-use turnwire_interop::{Serve, node, run_client};
+use turnwire_interop::{Serve, TEXT_ANSWER_EVENTS, distinct_types, node, run_client};
 
 /// Runs `case` from `ts/cases.mjs` against `serve`; `None` when node or the SDK is
 /// missing.
@@ -17,15 +17,7 @@ fn raw_streaming_sees_every_event_in_order() {
     let Some(report) = case(&serve, "ts raw stream", "raw_stream") else {
         return;
     };
-    let types: Vec<&str> = report["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(types.first(), Some(&"response.created"));
-    assert_eq!(types.last(), Some(&"response.completed"));
-    assert!(types.contains(&"response.output_item.added"), "{types:?}");
+    assert_eq!(distinct_types(&report), TEXT_ANSWER_EVENTS, "{report}");
     assert_eq!(report["model"], "gpt-interop");
     assert_eq!(serve.stop().posts().len(), 1);
 }
