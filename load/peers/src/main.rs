@@ -230,7 +230,7 @@ fn run(args: &Args, long: Response, seq: Response) -> Result<(), String> {
                 .map_err(|e| format!("{} on {}: {e}", peer.label(), case.name()))?;
                 // Let background tasks (closing sockets, ending client tasks) finish
                 // off the clock, on the runtime that runs them.
-                tokio.block_on(tokio::time::sleep(SETTLE));
+                tokio.block_on(async { tokio::time::sleep(SETTLE).await });
                 smol::block_on(smol.run(smol::Timer::after(SETTLE)));
                 result.connections = server.accepts()? - before;
                 results.add(case, peer, result);
