@@ -6,13 +6,17 @@
 //! the clock once → feed what woke it. Each wake-up feeds at most one input, so work
 //! per wake-up is bounded, and nothing in the loop waits on a single stream or
 //! connection: a slow reader pauses only the connection that feeds it (see
-//! [`crate::delivery`]).
+//! [`crate::delivery`]). A large HTTP body read is fed in slices, the executor running
+//! the readers between them, so the first events reach the caller before the rest of
+//! the read is decoded.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
+use bytes::Bytes;
 use futures_channel::mpsc;
 use futures_util::future::{AbortHandle, abortable, poll_fn};
 use futures_util::{SinkExt, StreamExt};
@@ -34,6 +38,10 @@ use crate::{http_conn, ws_conn};
 const CONN_QUEUE: usize = 16;
 /// WebSocket messages queued per socket.
 const OUTBOUND_QUEUE: usize = 16;
+/// Most bytes of an HTTP body fed to the session per wake-up. A read of up to 16 KiB
+/// holds dozens of events; feeding it in slices, and letting the readers run between
+/// slices, hands the first events over before the rest is decoded.
+const FEED_SLICE: usize = 4 * 1024;
 /// How long one reading of the wall clock is carried forward on the monotonic clock
 /// before the wall clock is read again. The session reads wall time only to interpret
 /// `Retry-After` HTTP dates, which count whole seconds.
@@ -113,6 +121,10 @@ pub(crate) struct Actor {
     auth_task: Option<AbortHandle>,
     /// Inputs the task generated itself (failed sends), fed before waiting.
     pending: VecDeque<Input>,
+    /// The part of a connection's HTTP body read not fed yet (see [`FEED_SLICE`]).
+    carry: Option<(ConnId, Bytes)>,
+    /// An event was handed to a stream since the task last let other tasks run.
+    delivered: bool,
     /// The connection whose input is being processed, for backpressure.
     source: Option<ConnId>,
     telemetry: Option<TelemetryHook>,
@@ -159,6 +171,8 @@ impl Actor {
             sinks: Sinks::default(),
             auth_task: None,
             pending: VecDeque::new(),
+            carry: None,
+            delivered: false,
             source: None,
             telemetry: options.telemetry,
             recorder: options.recorder,
@@ -185,10 +199,38 @@ impl Actor {
                 self.feed(now, None, input);
                 continue;
             }
+            if let Some((conn, rest)) = self.carry.take() {
+                match self.conns.get(&conn) {
+                    // Closed: the session expects nothing more from it.
+                    None => continue,
+                    // Fed once its reader makes room (the connection is not polled
+                    // meanwhile, so its bytes stay in order).
+                    Some(task) if task.paused => self.carry = Some((conn, rest)),
+                    Some(_) => {
+                        if std::mem::take(&mut self.delivered) {
+                            // Let the readers take what was delivered before decoding
+                            // more.
+                            yield_now().await;
+                            now = self.now();
+                        }
+                        let input = self.slice(conn, rest);
+                        self.feed(now, Some(conn), input);
+                        continue;
+                    }
+                }
+            }
             let wake = poll_fn(|cx| self.poll_wake(cx)).await;
             now = self.now();
             match wake {
                 Wake::Command(command) => self.command(now, command),
+                Wake::Input {
+                    source: Some(conn),
+                    input: Input::HttpBody { data, .. },
+                } => {
+                    self.delivered = false;
+                    let input = self.slice(conn, data);
+                    self.feed(now, Some(conn), input);
+                }
                 Wake::Input { source, input } => {
                     self.feed(now, source, input);
                 }
@@ -288,6 +330,15 @@ impl Actor {
             return Poll::Ready(Wake::Timer);
         }
         Poll::Pending
+    }
+
+    /// The first [`FEED_SLICE`] bytes of `data` as the connection's body input; the
+    /// rest waits in `carry`, fed on the next turns of the loop.
+    fn slice(&mut self, conn: ConnId, mut data: Bytes) -> Input {
+        if data.len() > FEED_SLICE {
+            self.carry = Some((conn, data.split_off(FEED_SLICE)));
+        }
+        Input::HttpBody { conn, data }
     }
 
     /// Feeds one input to the session. Transport results for connections the session
@@ -476,6 +527,7 @@ impl Actor {
         item: Item,
         terminal: bool,
     ) {
+        self.delivered = true;
         let delivered = self.sinks.deliver(request, item, terminal, self.source);
         if let Delivered::Pause(conn) = delivered
             && let Some(task) = self.conns.get_mut(&conn)
@@ -552,4 +604,19 @@ fn poll_conns<'a>(
         }
     }
     None
+}
+
+/// Returns `Pending` once, after waking its task: the executor runs the other tasks
+/// that are ready (the readers just handed events) before this one goes on.
+fn yield_now() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
 }
