@@ -83,8 +83,9 @@ pub struct Config {
     pub ws_keepalive_interval: Duration,
     /// Consecutive WebSocket connects that get no HTTP answer at all (refused, reset,
     /// TLS failure, timeout, proxy refusal) before the session falls back to HTTP
-    /// without spending the rest of the stream budget (PROTOCOL.md 10). At least 1;
-    /// clamped to [`MAX_RETRIES_CAP`].
+    /// without spending the rest of the stream budget (PROTOCOL.md 10). 0 turns the
+    /// rule off (only the stream budget then leads to the fallback); clamped to
+    /// [`MAX_RETRIES_CAP`].
     #[serde(default = "default_unreachable_fallback_after")]
     pub ws_unreachable_fallback_after: u32,
     /// Also send the underscore headers `session_id` and `thread_id` next to the
@@ -186,9 +187,6 @@ pub enum ConfigError {
     /// Retries are on but the base delay is zero, which would retry in a tight loop.
     #[error("retry_base_delay is zero while retries are enabled")]
     ZeroBaseDelay,
-    /// A count that must be at least one is zero.
-    #[error("{0} must be at least 1")]
-    ZeroCount(&'static str),
     /// A limit is zero.
     #[error("limit {0} must be greater than zero")]
     ZeroLimit(&'static str),
@@ -219,8 +217,7 @@ impl Config {
 
     /// Checks and normalises the configuration: trims a trailing `/` from the base URL,
     /// clamps retry counts and `ws_unreachable_fallback_after` to [`MAX_RETRIES_CAP`],
-    /// and rejects values that cannot work (zero durations, a zero
-    /// `ws_unreachable_fallback_after`, invalid header values).
+    /// and rejects values that cannot work (zero durations, invalid header values).
     /// Called by the session constructor; callers may call it early to report errors.
     pub fn validate(mut self) -> Result<Config, ConfigError> {
         while self.base_url.ends_with('/') {
@@ -239,9 +236,6 @@ impl Config {
         }
         self.request_max_retries = self.request_max_retries.min(MAX_RETRIES_CAP);
         self.stream_max_retries = self.stream_max_retries.min(MAX_RETRIES_CAP);
-        if self.ws_unreachable_fallback_after == 0 {
-            return Err(ConfigError::ZeroCount("ws_unreachable_fallback_after"));
-        }
         self.ws_unreachable_fallback_after =
             self.ws_unreachable_fallback_after.min(MAX_RETRIES_CAP);
         for (name, value) in [
@@ -342,14 +336,11 @@ mod tests {
             c.validate(),
             Err(ConfigError::ZeroDuration("ws_keepalive_interval"))
         );
-        let c = Config {
+        let off = Config {
             ws_unreachable_fallback_after: 0,
             ..Config::default()
         };
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::ZeroCount("ws_unreachable_fallback_after"))
-        );
+        assert_eq!(off.validate().unwrap().ws_unreachable_fallback_after, 0);
         let c = Config {
             ws_unreachable_fallback_after: 1000,
             ..Config::default()
