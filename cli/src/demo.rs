@@ -2,12 +2,15 @@
 //! that shows every capability at work, with no account and no network.
 //!
 //! The script (built into the binary) makes the server:
-//! 1. accept the preconnect and hand out a turn-state token;
-//! 2. answer turn 1's two requests over that socket (the second one chained);
-//! 3. in turn 2, hand out another token, cut the stream mid-answer, then refuse two
-//!    reconnects with 503, so the client backs off, falls back to HTTP and finishes
-//!    there, sending the token along;
-//! 4. answer turn 3 over HTTP straight away.
+//! 1. accept the preconnect;
+//! 2. answer turn 1's two requests over that socket (the second one chained), handing
+//!    out a turn-state token in a `response.metadata` event, which the client sends
+//!    back in the second request's `client_metadata`;
+//! 3. answer turn 2 on the same socket, which turn 1 handed back to the session,
+//!    with another token, then cut the stream mid-answer and refuse two reconnects
+//!    with 503, so the client backs off, falls back to HTTP and finishes there,
+//!    sending turn 2's token along;
+//! 4. answer turn 3 over HTTP straight away, with no token.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -146,6 +149,11 @@ impl Facts {
                 turn_state_sent_on.push(format!("handshake {} ({token})", i + 1));
             }
         }
+        for (i, message) in recording.ws_messages.iter().enumerate() {
+            if let Some(token) = message.turn_state() {
+                turn_state_sent_on.push(format!("message {} ({token})", i + 1));
+            }
+        }
         for i in 0..recording.posts() {
             if let Some(token) = recording.post_header(i, "x-codex-turn-state") {
                 turn_state_sent_on.push(format!("POST {} ({token})", i + 1));
@@ -190,22 +198,21 @@ fn accept(headers: &[(&str, &str)]) -> Handshake {
 fn script() -> FakeServer {
     let mut server = FakeServer::new();
     // The preconnect, adopted by turn 1.
-    server.push_handshake(accept(&[
-        ("x-codex-turn-state", "route-a"),
-        ("x-models-etag", "demo-models-1"),
-    ]));
-    server.push_ws(Reply::with_steps(answer(
+    server.push_handshake(accept(&[("x-models-etag", "demo-models-1")]));
+    let mut first = answer(
         "resp_demo_1",
         "Hi! I am the demo model, streaming over a WebSocket that was opened before you asked.",
-    )));
+    );
+    first.insert(1, Step::Event(ev::metadata_turn_state("route-a")));
+    server.push_ws(Reply::with_steps(first));
     server.push_ws(Reply::with_steps(answer(
         "resp_demo_2",
         "Preconnected, chained, streaming.",
     )));
-    // Turn 2: a new socket and token, then a cut and two refused reconnects.
-    server.push_handshake(accept(&[("x-codex-turn-state", "route-b")]));
+    // Turn 2: the same socket, a new token, then a cut and two refused reconnects.
     let mut cut = answer("resp_demo_3", "When the network misbehaves, the client");
     cut.truncate(4);
+    cut.insert(1, Step::Event(ev::metadata_turn_state("route-b")));
     server.push_ws(
         Reply::with_steps(cut).end(End::Reset("connection reset by the demo server".to_owned())),
     );
