@@ -7,6 +7,9 @@ use futures_util::StreamExt;
 use turnwire_interop::Serve;
 
 fn client(serve: &Serve) -> Client<OpenAIConfig> {
+    // Only needed when the workspace enabled async-openai's `rustls-no-provider`;
+    // a second install is refused, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::with_config(
         OpenAIConfig::new()
             .with_api_base(serve.base_url())
