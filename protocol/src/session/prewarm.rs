@@ -121,12 +121,12 @@ impl Session {
             conn,
             state: SlotState::Prewarming {
                 parked,
-                prewarm: PrewarmInFlight {
+                prewarm: Box::new(PrewarmInFlight {
                     fields: pending.fields,
                     len: items,
                     lineage: pending.lineage,
                     deadline,
-                },
+                }),
             },
         });
         self.push(super::Output::SendWs { conn, text });

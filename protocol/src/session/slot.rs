@@ -31,7 +31,9 @@ pub(crate) enum SlotState {
     /// Open and carrying the prewarm; requests wait for it (8.2).
     Prewarming {
         parked: Parked,
-        prewarm: PrewarmInFlight,
+        /// Boxed: a prewarm is in flight at most once per session, and unboxed it
+        /// would make every slot state carry its request fields.
+        prewarm: Box<PrewarmInFlight>,
     },
 }
 
