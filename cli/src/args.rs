@@ -155,7 +155,7 @@ pub(crate) struct RunArgs {
     /// grow past this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = crate::record::DEFAULT_MAX_BYTES)]
     pub(crate) record_max_bytes: u64,
-    /// HTTP proxy for every connection: http://[user:pass@]host:port. Defaults to
+    /// HTTP proxy for every connection: `http://[user:pass@]host:port`. Defaults to
     /// HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (lower-case forms first) for the base URL's
     /// scheme.
     #[arg(long, value_name = "URL")]

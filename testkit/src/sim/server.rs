@@ -20,7 +20,7 @@
 //! input of every incremental message. A `previous_response_id` the socket does not
 //! hold is answered with a `previous_response_not_found` error frame, as `store:
 //! false` servers do; it is also flagged as a violation unless the server was made to
-//! forget the chain ([`FakeServer::forget_chain`], or the fault schedule). A
+//! forget the chain ([`FakeServer::forget_chains`], or the fault schedule). A
 //! `"generate": false` message (a prewarm) is answered with a completed response with
 //! empty output. Pings are answered with pongs unless the server was told to stop
 //! ([`FakeServer::stop_answering_pings`]).
