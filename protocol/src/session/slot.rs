@@ -55,7 +55,7 @@ pub(crate) struct Keepalive {
     /// When to send the next ping.
     pub(crate) next_ping: Instant,
     /// When the unanswered ping went out.
-    pub(crate) awaiting_since: Option<Instant>,
+    pub(crate) pong_due_since: Option<Instant>,
 }
 
 impl Keepalive {
@@ -63,13 +63,13 @@ impl Keepalive {
     pub(crate) fn starting(now: Instant, config: &Config) -> Self {
         Keepalive {
             next_ping: now.saturating_add(config.ws_keepalive_interval),
-            awaiting_since: None,
+            pong_due_since: None,
         }
     }
 
     /// When to act: send the ping, or give up on the pong.
     fn deadline(&self, config: &Config) -> Instant {
-        match self.awaiting_since {
+        match self.pong_due_since {
             Some(sent) => sent.saturating_add(config.ws_keepalive_interval),
             None => self.next_ping,
         }
@@ -93,7 +93,7 @@ pub(crate) fn keepalive_action(
     interval: core::time::Duration,
     now: Instant,
 ) -> KeepaliveAction {
-    match keepalive.awaiting_since {
+    match keepalive.pong_due_since {
         Some(sent) if now >= sent.saturating_add(interval) => KeepaliveAction::Dead,
         Some(_) => KeepaliveAction::Wait,
         None if now >= keepalive.next_ping => KeepaliveAction::Ping,
@@ -405,7 +405,7 @@ impl Session {
                 match keepalive_action(&parked.keepalive, interval, now) {
                     KeepaliveAction::Wait => {}
                     KeepaliveAction::Ping => {
-                        parked.keepalive.awaiting_since = Some(now);
+                        parked.keepalive.pong_due_since = Some(now);
                         self.push(Output::Ping { conn });
                     }
                     KeepaliveAction::Dead => {
@@ -432,11 +432,11 @@ mod tests {
         let interval = Duration::from_secs(30);
         let idle = Keepalive {
             next_ping: at(30),
-            awaiting_since: None,
+            pong_due_since: None,
         };
         let waiting = Keepalive {
             next_ping: at(30),
-            awaiting_since: Some(at(30)),
+            pong_due_since: Some(at(30)),
         };
         let rows = [
             (
