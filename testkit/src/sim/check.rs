@@ -43,20 +43,9 @@ use turnwire_protocol::session::{
 };
 use turnwire_protocol::time::Instant;
 
-use super::server::{HandshakeRecord, HttpRecord, WsKind, WsMessageRecord, header_text};
-
-/// The string entries of a body's `client_metadata` object.
-fn client_metadata_of(body: &Value) -> BTreeMap<String, String> {
-    body.get("client_metadata")
-        .and_then(Value::as_object)
-        .map(|object| {
-            object
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use super::server::{
+    HandshakeRecord, HttpRecord, WsKind, WsMessageRecord, client_metadata_of, header_text,
+};
 use crate::wire;
 
 /// The turn-state header and `client_metadata` key.

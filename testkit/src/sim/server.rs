@@ -415,8 +415,8 @@ impl WsMessageRecord {
 /// The turn-state header and `client_metadata` key.
 const TURN_STATE: &str = "x-codex-turn-state";
 
-/// The string entries of a message's `client_metadata` object.
-fn client_metadata_of(json: &Value) -> BTreeMap<String, String> {
+/// The string entries of a message's or body's `client_metadata` object.
+pub(super) fn client_metadata_of(json: &Value) -> BTreeMap<String, String> {
     json.get("client_metadata")
         .and_then(Value::as_object)
         .map(|object| {
