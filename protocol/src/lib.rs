@@ -26,7 +26,7 @@
 //! Each is a small module usable (and fuzzable) alone: [`sse`] (event-stream framing),
 //! [`event`] (server events), [`item`] and [`request`] (what goes on the wire),
 //! [`headers`] (turn state, rate limits), [`error`] (classification) and [`backoff`]
-//! (retry delays).
+//! (retry delays). [`pool`] is the keep-alive pool's policy for drivers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -37,6 +37,7 @@ pub mod event;
 pub mod headers;
 pub mod item;
 pub mod limits;
+pub mod pool;
 pub mod request;
 pub mod secret;
 mod serde_duration;

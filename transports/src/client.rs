@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_channel::mpsc;
 use futures_util::Stream;
+use turnwire_protocol::pool::PoolLimits;
 use turnwire_protocol::session::{Input, RequestInput, RequestSpec, Telemetry, TurnOptions};
 use turnwire_protocol::{Config, Now, RequestFields, ResponseEvent, ResponseItem};
 
@@ -45,6 +46,10 @@ pub struct ClientOptions {
     pub recorder: Option<InputRecorder>,
     /// Events buffered per response stream before the client waits for the reader.
     pub stream_buffer: usize,
+    /// The HTTP keep-alive pool's bounds (PROTOCOL.md section 3.3): 4 idle
+    /// connections per origin for 90 s by default; [`PoolLimits::DISABLED`] opens a
+    /// connection per request.
+    pub http_pool: PoolLimits,
 }
 
 impl ClientOptions {
@@ -59,6 +64,7 @@ impl ClientOptions {
             telemetry: None,
             recorder: None,
             stream_buffer: 256,
+            http_pool: PoolLimits::default(),
         }
     }
 }
@@ -71,6 +77,7 @@ impl fmt::Debug for ClientOptions {
             .field("conversation_id", &self.conversation_id)
             .field("seed", &self.seed)
             .field("tls", &self.tls)
+            .field("http_pool", &self.http_pool)
             .finish_non_exhaustive()
     }
 }

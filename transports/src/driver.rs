@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
-use futures_channel::mpsc;
+use futures_channel::{mpsc, oneshot};
 use futures_rustls::TlsConnector;
 use futures_util::future::{AbortHandle, abortable, poll_fn};
 use futures_util::{SinkExt, StreamExt};
+use turnwire_protocol::pool::IdlePool;
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, Output, RequestSpec, Session, SessionParams, Telemetry, TurnId,
-    TurnOptions, UsageError,
+    CloseReason, ConnId, HttpOpen, Input, InputAck, Output, RequestSpec, Session, SessionParams,
+    Telemetry, TurnId, TurnOptions, UsageError,
 };
 use turnwire_protocol::{Instant, Now};
 
@@ -26,13 +27,21 @@ use crate::auth::AuthProvider;
 use crate::client::{ClientOptions, InputRecorder, TelemetryHook};
 use crate::delivery::{Delivered, Item, Sinks};
 use crate::error::Error;
-use crate::runtime::{AsyncTimer, Runtime};
+use crate::keepalive::{self, Ended};
+use crate::runtime::{AsyncTimer, BoxStream, Runtime};
+use crate::tls::Endpoint;
 use crate::{http_conn, ws_conn};
 
 /// Transport results queued per connection before its task waits for the session.
 const CONN_QUEUE: usize = 16;
 /// WebSocket messages queued per socket.
 const OUTBOUND_QUEUE: usize = 16;
+/// End reports of connection tasks queued before a task waits to send its own.
+const ENDED_QUEUE: usize = 16;
+/// How long a request that finds no idle connection waits for one to its origin that
+/// is still reading the end of its previous body (the usual case for sequential
+/// requests: the caller saw the terminal event before the terminating chunk was read).
+const PARK_WAIT: Duration = Duration::from_millis(50);
 
 /// What the API sends the background task. Handles are the client's own numbers for
 /// turns and streams; the task maps them to the session's ids.
@@ -65,6 +74,38 @@ struct ConnTask {
     inputs: Option<mpsc::Receiver<Input>>,
     /// Not read while a stream it feeds is full.
     paused: bool,
+    /// The task reported its end (its queued inputs may still wait to be read).
+    ended: bool,
+    /// Where an HTTP exchange goes (the pool's key); `None` for a WebSocket.
+    origin: Option<Endpoint>,
+    /// Dropped to tell an HTTP task the session stopped listening (which dropping the
+    /// whole entry does too).
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl ConnTask {
+    fn new(
+        abort: AbortHandle,
+        outbound: Option<mpsc::Sender<String>>,
+        inputs: mpsc::Receiver<Input>,
+    ) -> Self {
+        ConnTask {
+            abort,
+            outbound,
+            inputs: Some(inputs),
+            paused: false,
+            ended: false,
+            origin: None,
+            stop: None,
+        }
+    }
+}
+
+/// A task the session closed as finished, still ending gracefully.
+struct Finishing {
+    abort: AbortHandle,
+    /// The origin of an HTTP connection that may come back to the pool.
+    origin: Option<Endpoint>,
 }
 
 enum Wake {
@@ -74,6 +115,7 @@ enum Wake {
         input: Input,
     },
     Resume(Vec<ConnId>),
+    Ended(Ended),
     Timer,
     Shutdown,
 }
@@ -91,6 +133,17 @@ pub(crate) struct Actor {
     timer: std::pin::Pin<Box<dyn AsyncTimer>>,
     timer_deadline: Option<Instant>,
     conns: BTreeMap<ConnId, ConnTask>,
+    /// Tasks the session closed as finished, still ending gracefully (reading an HTTP
+    /// body to its end, closing a WebSocket); aborted only at shutdown.
+    finishing: BTreeMap<ConnId, Finishing>,
+    /// HTTP requests waiting (until the instant) for a finishing connection to their
+    /// origin to come back to the pool, instead of opening a new one at once.
+    parked: Vec<(Instant, HttpOpen)>,
+    /// Idle HTTP connections kept for reuse (PROTOCOL.md section 3.3).
+    pool: IdlePool<Endpoint, BoxStream>,
+    /// Connection tasks report their end here.
+    ended: mpsc::Receiver<Ended>,
+    ended_tx: mpsc::Sender<Ended>,
     /// Where the next connection poll starts, so busy connections cannot starve others.
     poll_from: ConnId,
     turns: BTreeMap<u64, TurnId>,
@@ -127,6 +180,8 @@ impl Actor {
         })?;
         let origin = runtime.now();
         let (auth_results_tx, auth_results) = mpsc::channel(1);
+        let (ended_tx, ended) = mpsc::channel(ENDED_QUEUE);
+        let pool = IdlePool::new(options.http_pool);
         let timer = runtime.new_timer(origin + Duration::from_secs(3600));
         tracing::debug!(seed, "turnwire session started");
         Ok(Actor {
@@ -140,6 +195,11 @@ impl Actor {
             timer,
             timer_deadline: None,
             conns: BTreeMap::new(),
+            finishing: BTreeMap::new(),
+            parked: Vec::new(),
+            pool,
+            ended,
+            ended_tx,
             poll_from: ConnId(0),
             turns: BTreeMap::new(),
             sinks: Sinks::default(),
@@ -157,8 +217,16 @@ impl Actor {
     pub(crate) async fn run(mut self) {
         loop {
             self.drain();
-            self.arm_timer();
-            if self.timer_deadline.is_some_and(|d| self.now().instant >= d) {
+            let now = self.now().instant;
+            while let Some(expired) = self.pool.pop_expired(now) {
+                drop(expired); // closes the socket
+            }
+            if self.parked.iter().any(|(until, _)| *until <= now) {
+                self.unpark(|until| until <= now);
+            }
+            let session_deadline = self.session.poll_timeout();
+            self.arm_timer(session_deadline);
+            if session_deadline.is_some_and(|d| now >= d) {
                 self.feed(None, Input::Timeout);
                 continue;
             }
@@ -178,6 +246,7 @@ impl Actor {
                         }
                     }
                 }
+                Wake::Ended(ended) => self.task_ended(ended),
                 Wake::Timer => {} // checked against the clock at the top of the loop
                 Wake::Shutdown => break,
             }
@@ -185,6 +254,10 @@ impl Actor {
         for (_, task) in std::mem::take(&mut self.conns) {
             task.abort.abort();
         }
+        for (_, finishing) in std::mem::take(&mut self.finishing) {
+            finishing.abort.abort();
+        }
+        drop(self.pool.drain());
         if let Some(task) = self.auth_task.take() {
             task.abort();
         }
@@ -196,8 +269,14 @@ impl Actor {
         Now::new(Instant::from_nanos(nanos), self.runtime.unix_time())
     }
 
-    fn arm_timer(&mut self) {
-        let deadline = self.session.poll_timeout();
+    /// Arms the timer for the session's deadline or the pool's next expiry, whichever
+    /// comes first.
+    fn arm_timer(&mut self, session_deadline: Option<Instant>) {
+        let parked = self.parked.iter().map(|(until, _)| *until).min();
+        let deadline = [session_deadline, self.pool.next_expiry(), parked]
+            .into_iter()
+            .flatten()
+            .min();
         if deadline == self.timer_deadline {
             return;
         }
@@ -225,6 +304,9 @@ impl Actor {
         if let Poll::Ready(resumed) = self.sinks.poll_flush(cx) {
             return Poll::Ready(Wake::Resume(resumed));
         }
+        if let Poll::Ready(Some(ended)) = self.ended.poll_next_unpin(cx) {
+            return Poll::Ready(Wake::Ended(ended));
+        }
         let order: Vec<ConnId> = {
             let after = self.conns.range(self.poll_from..).map(|(id, _)| *id);
             let before = self.conns.range(..self.poll_from).map(|(id, _)| *id);
@@ -248,7 +330,13 @@ impl Actor {
                         input,
                     });
                 }
-                Poll::Ready(None) => task.inputs = None, // the task ended
+                Poll::Ready(None) => {
+                    // The task ended and the session read all it reported.
+                    task.inputs = None;
+                    if task.ended {
+                        self.conns.remove(&conn);
+                    }
+                }
                 Poll::Pending => {}
             }
         }
@@ -345,21 +433,7 @@ impl Actor {
     fn drain(&mut self) {
         while let Some(output) = self.session.poll_output() {
             match output {
-                Output::OpenHttp(open) => {
-                    let conn = open.conn;
-                    let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
-                    let task = http_conn::run(self.runtime.clone(), self.tls.clone(), open, inputs);
-                    let abort = self.spawn(task);
-                    self.conns.insert(
-                        conn,
-                        ConnTask {
-                            abort,
-                            outbound: None,
-                            inputs: Some(receiver),
-                            paused: false,
-                        },
-                    );
-                }
+                Output::OpenHttp(open) => self.open_http_or_park(open),
                 Output::OpenWs(open) => {
                     let conn = open.conn;
                     let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -371,14 +445,10 @@ impl Actor {
                         self.max_message,
                         inputs,
                         outbound_rx,
+                        self.ended_tx.clone(),
                     );
                     let abort = self.spawn(task);
-                    let task = ConnTask {
-                        abort,
-                        outbound: Some(outbound),
-                        inputs: Some(receiver),
-                        paused: false,
-                    };
+                    let task = ConnTask::new(abort, Some(outbound), receiver);
                     self.conns.insert(conn, task);
                 }
                 Output::SendWs { conn, text } => {
@@ -392,11 +462,7 @@ impl Actor {
                         self.pending.push_back(Input::SendFailed { conn, message });
                     }
                 }
-                Output::Close { conn } => {
-                    if let Some(task) = self.conns.remove(&conn) {
-                        task.abort.abort();
-                    }
-                }
+                Output::Close { conn, reason } => self.close(conn, reason),
                 Output::RefreshAuth => {
                     let auth = self.auth.clone();
                     let mut results = self.auth_results_tx.clone();
@@ -425,6 +491,126 @@ impl Actor {
             }
         }
         self.source = None;
+    }
+
+    /// Starts an HTTP exchange, or parks it for a short while when no idle connection
+    /// to its origin is pooled but one is reading the end of its body (see
+    /// [`PARK_WAIT`]).
+    fn open_http_or_park(&mut self, open: HttpOpen) {
+        let origin = Endpoint::of(open.request.uri()).ok();
+        let returning = origin.as_ref().is_some_and(|origin| {
+            self.pool.idle(origin) == 0
+                && self
+                    .finishing
+                    .values()
+                    .any(|f| f.origin.as_ref() == Some(origin))
+        });
+        if open.reuse && returning {
+            let until = self.now().instant.saturating_add(PARK_WAIT);
+            self.parked.push((until, open));
+        } else {
+            self.open_http(open);
+        }
+    }
+
+    /// Starts the parked requests whose wait `done` says is over.
+    fn unpark(&mut self, done: impl Fn(Instant) -> bool) {
+        let (ready, waiting) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(until, _)| done(*until));
+        self.parked = waiting;
+        for (_, open) in ready {
+            self.open_http(open);
+        }
+    }
+
+    /// Starts an HTTP exchange, on an idle pooled connection to the same origin when
+    /// the session allows it and one still looks alive.
+    fn open_http(&mut self, open: HttpOpen) {
+        let conn = open.conn;
+        let origin = Endpoint::of(open.request.uri()).ok();
+        let reused = match &origin {
+            Some(origin) if open.reuse => self.take_pooled(origin),
+            _ => None,
+        };
+        let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
+        let (stop_tx, stop) = oneshot::channel();
+        let channels = http_conn::Channels {
+            inputs,
+            stop,
+            ended: self.ended_tx.clone(),
+        };
+        let task = http_conn::run(
+            self.runtime.clone(),
+            self.tls.clone(),
+            open,
+            reused,
+            channels,
+        );
+        let abort = self.spawn(task);
+        let mut task = ConnTask::new(abort, None, receiver);
+        task.origin = origin;
+        task.stop = Some(stop_tx);
+        self.conns.insert(conn, task);
+    }
+
+    /// The most recently idle pooled connection to `endpoint` that still looks alive;
+    /// the ones that do not are closed on the way.
+    fn take_pooled(&mut self, endpoint: &Endpoint) -> Option<BoxStream> {
+        let now = self.now().instant;
+        while let Some(mut stream) = self.pool.take(now, endpoint) {
+            if keepalive::looks_alive(&mut stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Carries out the session's close: an abandoned connection is dropped at once; a
+    /// finished one is left to end gracefully (its task reads an HTTP body to its end
+    /// or sends a WebSocket close frame), seeing the session stop listening.
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        self.parked.retain(|(_, open)| open.conn != conn);
+        let Some(task) = self.conns.remove(&conn) else {
+            return;
+        };
+        if task.ended {
+            return; // nothing left running
+        }
+        match reason {
+            CloseReason::Finished => {
+                let ConnTask {
+                    abort,
+                    origin,
+                    stop,
+                    ..
+                } = task;
+                drop(stop);
+                self.finishing.insert(conn, Finishing { abort, origin });
+            }
+            _ => task.abort.abort(),
+        }
+    }
+
+    /// A connection task ended, with its socket when it may be reused.
+    fn task_ended(&mut self, ended: Ended) {
+        self.finishing.remove(&ended.conn);
+        if let Some(task) = self.conns.get_mut(&ended.conn) {
+            task.ended = true;
+            if task.inputs.is_none() {
+                self.conns.remove(&ended.conn);
+            }
+        }
+        if let Some((endpoint, stream)) = ended.reusable {
+            let now = self.now().instant;
+            if let Some(evicted) = self.pool.put(now, endpoint, stream) {
+                drop(evicted); // closes the socket
+            }
+        }
+        // A connection came back (or will not): parked requests go now.
+        if !self.parked.is_empty() {
+            self.unpark(|_| true);
+        }
     }
 
     fn deliver(

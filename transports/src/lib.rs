@@ -21,6 +21,7 @@ mod driver;
 mod error;
 mod http1;
 mod http_conn;
+mod keepalive;
 mod runtime;
 mod tls;
 mod ws_conn;

@@ -78,8 +78,8 @@ fn shared_webpki_roots() -> Arc<RootCertStore> {
         .clone()
 }
 
-/// Where a connection goes, read off a URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a connection goes, read off a URL; also the keep-alive pool's origin key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Endpoint {
     pub(crate) host: String,
     pub(crate) port: u16,

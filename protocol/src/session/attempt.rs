@@ -59,10 +59,12 @@ impl Session {
         req.phase = Phase::HttpHead { conn, deadline };
         let attempt = req.stats.number;
         let compress = self.config.request_compression;
+        let reuse = !req.stale_resent;
         self.push(Output::OpenHttp(HttpOpen {
             conn,
             request,
             compress,
+            reuse,
         }));
         self.telemetry(Telemetry::AttemptStarted {
             request: id,

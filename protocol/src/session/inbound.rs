@@ -39,6 +39,7 @@ impl Session {
             | Input::WsActivity { conn }
             | Input::WsClosed { conn, .. }
             | Input::TransportError { conn, .. }
+            | Input::HttpStale { conn, .. }
             | Input::SendFailed { conn, .. } => *conn,
             _ => return Ok(()),
         };
@@ -262,6 +263,11 @@ impl Session {
                     };
                     self.fail_attempt(now, id, classified, FailureLayer::Stream);
                 }
+            }
+            (Input::HttpStale { message, .. }, phase) => {
+                let awaiting_head = matches!(phase, Phase::HttpHead { .. });
+                self.conns.remove(&conn);
+                self.stale_connection(now, id, awaiting_head, message);
             }
             (Input::TransportError { message, .. } | Input::SendFailed { message, .. }, phase) => {
                 let layer = if phase.is_http_establishing() {
@@ -546,6 +552,7 @@ fn unexpected(conn: ConnId, input: &Input) -> UsageError {
         Input::WsActivity { .. } => "WsActivity",
         Input::WsClosed { .. } => "WsClosed",
         Input::TransportError { .. } => "TransportError",
+        Input::HttpStale { .. } => "HttpStale",
         Input::SendFailed { .. } => "SendFailed",
         _ => "input",
     };

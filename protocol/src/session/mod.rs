@@ -18,6 +18,7 @@ mod ids;
 mod inbound;
 mod input;
 mod output;
+mod pooled;
 mod preconnect;
 mod request;
 mod retry;
@@ -29,7 +30,8 @@ use std::collections::{BTreeMap, VecDeque};
 pub use ids::{ConnId, RequestId, TurnId};
 pub use input::{Input, InputAck, RequestInput, RequestSpec, TurnOptions, UsageError};
 pub use output::{
-    HttpOpen, MessageKind, Output, PreconnectResult, RetryLayer, Telemetry, Transport, WsOpen,
+    CloseReason, HttpOpen, MessageKind, Output, PreconnectResult, RetryLayer, Telemetry, Transport,
+    WsOpen,
 };
 
 use crate::backoff::{BackoffPolicy, JitterRng};
@@ -258,10 +260,20 @@ impl Session {
         conn
     }
 
-    /// Closes a live connection the session abandons.
+    /// Closes a live connection the session abandons: the driver drops it at once.
     fn close_conn(&mut self, conn: ConnId) {
+        self.end_conn(conn, CloseReason::Abandoned);
+    }
+
+    /// Closes a live connection whose exchange ended cleanly: the driver may end it
+    /// gracefully and keep an HTTP connection for reuse.
+    fn finish_conn(&mut self, conn: ConnId) {
+        self.end_conn(conn, CloseReason::Finished);
+    }
+
+    fn end_conn(&mut self, conn: ConnId, reason: CloseReason) {
         if self.conns.remove(&conn).is_some() {
-            self.outputs.push_back(Output::Close { conn });
+            self.outputs.push_back(Output::Close { conn, reason });
         }
     }
 
@@ -326,7 +338,9 @@ impl Session {
             .remove(&id)
             .and_then(|mut turn| turn.drop_socket())
         {
-            self.close_conn(conn);
+            // Its request is over (cancelled above, which closed a socket in use): the
+            // socket is idle and ends with a close frame.
+            self.finish_conn(conn);
         }
         Ok(())
     }

@@ -78,7 +78,11 @@ impl Session {
     /// Empties the slot, closing its socket.
     pub(super) fn discard_preconnect(&mut self, reason: &str) {
         if let Some(old) = self.preconnect.take() {
-            self.close_conn(old.conn);
+            match old.state {
+                // An idle open socket ends with a close frame.
+                PreconnectState::Open { .. } => self.finish_conn(old.conn),
+                PreconnectState::Handshaking { .. } => self.close_conn(old.conn),
+            }
             let result = PreconnectResult::Discarded {
                 reason: reason.to_owned(),
             };

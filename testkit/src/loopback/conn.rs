@@ -106,6 +106,7 @@ async fn exchange<S>(
         conn,
         request,
         compress: compressed,
+        reuse: true,
     };
     let emissions = shared.with_server(|server, now| server.on_open_http(now, &open));
     let mut head_sent = false;

@@ -722,7 +722,7 @@ impl Simulator {
                 }
                 self.schedule(conn, emissions);
             }
-            Output::Close { conn } => {
+            Output::Close { conn, .. } => {
                 self.server.on_close(now, conn);
                 self.checker.on_close(conn);
                 self.finished_conns.insert(conn);
