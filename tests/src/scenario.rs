@@ -293,6 +293,10 @@ pub struct Observed {
     pub requests: Vec<Outcome>,
     /// Refreshes the auth source was asked for.
     pub refreshes: usize,
+    /// TCP connections the server accepted.
+    pub accepted: u64,
+    /// Keep-alive connections the server ended on its own (its script asked).
+    pub idle_closes: u64,
 }
 
 impl Observed {
@@ -373,6 +377,8 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
         recording: server.recording(),
         requests,
         refreshes: refreshing.map_or(0, |a| a.refreshes()),
+        accepted: server.accepted_connections(),
+        idle_closes: server.idle_closes(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! One accepted connection: an HTTP exchange or a WebSocket, played out in real time
-//! from the fake server's emissions.
+//! One accepted connection: HTTP exchanges one after another (keep-alive) or a
+//! WebSocket, played out in real time from the fake server's emissions.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use turnwire_protocol::session::{ConnId, HttpOpen, Input, WsOpen};
 
 use super::Shared;
 use super::head::{RequestHead, read_head};
-use crate::sim::Emission;
+use crate::sim::{Emission, IdleFate};
 
 /// Largest request body accepted (after decompression too).
 const MAX_BODY: usize = 64 << 20;
@@ -28,35 +28,66 @@ const MAX_BODY: usize = 64 << 20;
 /// sends, so the 128 KiB default meant a 128 KiB memset per frame sent.
 const WS_READ_BUFFER: usize = 8 * 1024;
 
-/// Serves one connection until it ends.
+/// Serves one connection until it ends: HTTP requests one after another while the
+/// connection is kept alive, or one WebSocket.
 pub(crate) async fn serve<S>(mut stream: S, shared: Arc<Shared>, conn: ConnId, scheme: &'static str)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let Ok(Some(head)) = read_head(&mut stream).await else {
-        return;
-    };
     let authority = format!("127.0.0.1:{}", shared.port);
-    if head.is_websocket() {
-        let ws_scheme = if scheme == "https" { "wss" } else { "ws" };
-        websocket(
-            stream,
-            head,
-            &shared,
-            conn,
-            format!("{ws_scheme}://{authority}"),
-        )
-        .await;
-    } else {
-        exchange(
-            stream,
-            head,
-            &shared,
-            conn,
-            format!("{scheme}://{authority}"),
-        )
-        .await;
+    let mut reused = false;
+    let mut fate = IdleFate::Keep;
+    loop {
+        let head = match fate {
+            IdleFate::CloseAfter(idle) => {
+                let arrived = tokio::select! {
+                    head = read_head(&mut stream) => Some(head),
+                    () = tokio::time::sleep(idle) => None,
+                };
+                match arrived {
+                    Some(head) => head,
+                    None => return idle_close(stream, &shared).await,
+                }
+            }
+            _ => read_head(&mut stream).await,
+        };
+        let Ok(Some(head)) = head else {
+            return;
+        };
+        if reused
+            && (fate == IdleFate::DropNext
+                || shared.with_server(|server, _| server.keep_alive.drop_reused_arrival()))
+        {
+            return idle_close(stream, &shared).await;
+        }
+        if head.is_websocket() {
+            let ws_scheme = if scheme == "https" { "wss" } else { "ws" };
+            let origin = format!("{ws_scheme}://{authority}");
+            return websocket(stream, head, &shared, conn, origin).await;
+        }
+        let close_asked = head
+            .headers
+            .get(http::header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+        let index = shared.with_server(|server, _| server.recording().posts());
+        let origin = format!("{scheme}://{authority}");
+        if !exchange(&mut stream, head, &shared, conn, origin).await || close_asked {
+            let _ = stream.close().await;
+            return;
+        }
+        fate = shared.with_server(|server, _| server.keep_alive.after_response(index));
+        if fate == IdleFate::Close {
+            return idle_close(stream, &shared).await;
+        }
+        reused = true;
     }
+}
+
+/// Ends a keep-alive connection on the server's initiative and counts it.
+async fn idle_close<S: AsyncWrite + Unpin>(mut stream: S, shared: &Shared) {
+    shared.idle_closed();
+    let _ = stream.close().await;
 }
 
 /// Emissions ordered by time, measured from `start`.
@@ -68,18 +99,21 @@ fn timeline(start: StdInstant, mut emissions: Vec<Emission>) -> Vec<(StdInstant,
         .collect()
 }
 
+/// Plays one HTTP exchange. True when the response ended cleanly and the connection
+/// may serve another request.
 async fn exchange<S>(
-    mut stream: S,
+    stream: &mut S,
     head: RequestHead,
     shared: &Shared,
     conn: ConnId,
     origin: String,
-) where
+) -> bool
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let start = StdInstant::now();
-    let Ok(body) = read_body(&mut stream, &head).await else {
-        return;
+    let Ok(body) = read_body(stream, &head).await else {
+        return false;
     };
     let compressed = head
         .headers
@@ -89,7 +123,8 @@ async fn exchange<S>(
         match zstd::bulk::decompress(&body, MAX_BODY) {
             Ok(plain) => Bytes::from(plain),
             Err(_) => {
-                return respond_plain(&mut stream, 400, "request body is not valid zstd").await;
+                respond_plain(stream, 400, "request body is not valid zstd").await;
+                return false;
             }
         }
     } else {
@@ -99,7 +134,10 @@ async fn exchange<S>(
     *request.method_mut() = head.method;
     *request.uri_mut() = match format!("{origin}{}", head.path).parse() {
         Ok(uri) => uri,
-        Err(_) => return respond_plain(&mut stream, 400, "bad request target").await,
+        Err(_) => {
+            respond_plain(stream, 400, "bad request target").await;
+            return false;
+        }
     };
     *request.headers_mut() = head.headers;
     let open = HttpOpen {
@@ -134,24 +172,21 @@ async fn exchange<S>(
                 stream.write_all(&chunk).await
             }
             Input::HttpEnd { .. } => {
-                if head_sent {
-                    let _ = stream.write_all(b"0\r\n\r\n").await;
-                }
-                let _ = stream.flush().await;
-                let _ = stream.close().await;
-                return;
+                let ended = !head_sent || stream.write_all(b"0\r\n\r\n").await.is_ok();
+                return ended && head_sent && stream.flush().await.is_ok();
             }
             // A cut: end the connection without finishing the chunked body.
-            Input::TransportError { .. } => return,
+            Input::TransportError { .. } => return false,
             _ => Ok(()),
         };
         if written.is_err() || stream.flush().await.is_err() {
-            return; // the client went away
+            return false; // the client went away
         }
     }
     // A stall: nothing more is sent until the client gives up.
-    wait_for_close(&mut stream).await;
+    wait_for_close(stream).await;
     shared.with_server(|server, now| server.on_close(now, conn));
+    false
 }
 
 async fn websocket<S>(

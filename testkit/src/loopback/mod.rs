@@ -18,6 +18,12 @@
 //! assert_eq!(server.recording().posts(), 0);
 //! ```
 //!
+//! HTTP connections stay open between requests (keep-alive) unless a request asks to
+//! close; the script's [`KeepAliveScript`](crate::sim::KeepAliveScript) says when the
+//! server ends an idle one. A `Connection: close` header a script puts on a response
+//! is sent as given while the server itself keeps the connection open, so a test sees
+//! whether the client honoured it.
+//!
 //! The server runs on its own thread with its own runtime, so tests on any async
 //! runtime (or none) can use it. Dropping it stops it and closes every connection.
 
@@ -50,6 +56,8 @@ pub(crate) struct Shared {
     open: Mutex<usize>,
     changed: Condvar,
     accepted: AtomicU64,
+    /// Keep-alive connections the server closed while idle or on a request's arrival.
+    idle_closes: AtomicU64,
 }
 
 impl Shared {
@@ -64,6 +72,13 @@ impl Shared {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         *lock(&self.open) += 1;
         self.changed.notify_all();
+    }
+
+    /// Counts a keep-alive connection the server ended (see [`KeepAliveScript`]).
+    ///
+    /// [`KeepAliveScript`]: crate::sim::KeepAliveScript
+    pub(crate) fn idle_closed(&self) {
+        self.idle_closes.fetch_add(1, Ordering::Relaxed);
     }
 
     fn connection_closed(&self) {
@@ -124,6 +139,7 @@ impl LoopbackServer {
             open: Mutex::new(0),
             changed: Condvar::new(),
             accepted: AtomicU64::new(0),
+            idle_closes: AtomicU64::new(0),
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -189,6 +205,13 @@ impl LoopbackServer {
     /// Connections accepted since the start.
     pub fn accepted_connections(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Keep-alive connections the server ended on its own so far, as its script's
+    /// [`KeepAliveScript`](crate::sim::KeepAliveScript) asked: closed while idle or
+    /// when a request arrived on them.
+    pub fn idle_closes(&self) -> u64 {
+        self.shared.idle_closes.load(Ordering::Relaxed)
     }
 
     /// Waits until at most `n` connections are open, or `timeout` passes. Returns

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod check;
 pub mod faults;
+pub mod keepalive;
 pub mod script;
 pub mod server;
 
@@ -38,6 +39,7 @@ use turnwire_protocol::time::{Instant, Now, UnixTime};
 pub use auth::{AuthAnswer, AuthSource};
 pub use check::{Checker, Rule, Violation};
 pub use faults::{FaultConfig, NetFaults, ServerFaults};
+pub use keepalive::{IdleFate, KeepAliveScript};
 pub use server::{
     Emission, End, FakeServer, Handshake, LineEnding, Recording, Reply, Step, WsKind,
 };

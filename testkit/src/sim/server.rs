@@ -456,6 +456,8 @@ pub struct FakeServer {
     pub line_ending: LineEnding,
     /// Text of the default model's reply; `{n}` is replaced by the response number.
     pub model_text: Option<String>,
+    /// How the loopback server ends idle keep-alive connections.
+    pub keep_alive: super::keepalive::KeepAliveScript,
 }
 
 impl FakeServer {
