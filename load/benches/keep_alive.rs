@@ -8,6 +8,8 @@
 //! accepted; they are printed with the pool/no-pool ratios of the same run.
 //!
 //! `cargo bench -p turnwire-load --bench keep_alive`
+#![allow(missing_docs, clippy::print_stderr)] // a benchmark prints its summary
+#![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
