@@ -57,6 +57,15 @@ macro_rules! scenario_tests {
             s19_terminal_without_eof,
             s20_connection_limit,
             s21_usage_limit,
+            // Revision 2 (table::rev2).
+            s23_one_socket_per_session,
+            s24_stale_reused_socket,
+            s25_keepalive_drops_a_silent_socket,
+            s25_answered_pings_keep_the_socket,
+            s26_prewarm,
+            s26_prewarm_426_falls_back_at_once,
+            s27_previous_response_lost,
+            s30_unreachable_websocket,
             // Beyond section 14's list.
             x_websocket_idle_timeout_and_pings,
             x_handshake_headers_become_events,

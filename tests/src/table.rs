@@ -1,6 +1,7 @@
-//! PROTOCOL.md section 14 over real loopback sockets: scenarios 1–21, then more
-//! checks from the rest of the specification (`x_…`). A name `sNN_…` always means
-//! section 14's scenario NN; section 14's own scenario 22 (real transcripts) is
+//! PROTOCOL.md section 14 over real loopback sockets: scenarios 1–21 here, the
+//! revision-2 scenarios 23–27 and 30 in `table/rev2.rs`, then more checks from the
+//! rest of the specification (`x_…`). A name `sNN_…` always means section 14's
+//! scenario NN; section 14's own scenario 22 (real transcripts) is
 //! `tests/transcripts.rs`, 29 (proxy) `tests/proxy.rs`, 31 (certificates)
 //! `tests/tls.rs`. Written once;
 //! `tests/tokio.rs` and `tests/smol.rs` run each on their runtime, and
@@ -21,6 +22,8 @@ use turnwire_transports::Error;
 use crate::scenario::{
     Act, Auth, CONVERSATION_ID, MODEL, Observed, Scenario, TOKEN, append, replace,
 };
+
+mod rev2;
 
 /// Every scenario, in order.
 pub fn all() -> Vec<Scenario> {
@@ -48,6 +51,7 @@ pub fn all() -> Vec<Scenario> {
         s20_connection_limit(),
         s21_usage_limit(),
     ];
+    all.extend(rev2::all());
     all.extend([
         x_websocket_idle_timeout_and_pings(),
         x_handshake_headers_become_events(),
