@@ -45,6 +45,7 @@ macro_rules! scenario_tests {
             s08_turn_state_over_http,
             s09_turn_state_over_websocket,
             s09_turn_state_after_a_reconnect,
+            s09_no_token_into_a_continuing_turn,
             s10_first_token_wins,
             s11_426_fallback,
             s12_budget_fallback,

@@ -38,6 +38,7 @@ pub fn all() -> Vec<Scenario> {
         s08_turn_state_over_http(),
         s09_turn_state_over_websocket(),
         s09_turn_state_after_a_reconnect(),
+        s09_no_token_into_a_continuing_turn(),
         s10_first_token_wins(),
         s11_426_fallback(),
         s12_budget_fallback(),
@@ -569,6 +570,57 @@ fn s09_turn_state_after_a_reconnect() -> Scenario {
             );
         },
         ..scenario("s09_turn_state_after_a_reconnect")
+    }
+}
+
+// 9 (rev 2), continued. The token is never carried into the next turn, even when
+//    that turn continues the conversation on the same socket and chains to turn 1's
+//    response.
+fn s09_no_token_into_a_continuing_turn() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.prewarm = Some(false);
+        },
+        script: |s| s.send_turn_state("ts-1"),
+        plan: vec![
+            Act::NewTurn,
+            Act::say("a"),
+            Act::say("b"),
+            Act::continue_turn(),
+            Act::say("c"),
+        ],
+        check: |o| {
+            for i in 0..3 {
+                assert_completed(o, i);
+            }
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 1);
+            assert_eq!(o.accepted_connections, 1);
+            assert_eq!(rec.ws_messages[0].metadata_token.as_deref(), Some("ts-1"));
+            let chained: Vec<Option<&str>> = rec
+                .ws_messages
+                .iter()
+                .map(|m| m.previous_response_id())
+                .collect();
+            assert_eq!(
+                chained,
+                [None, Some("resp-1"), Some("resp-2")],
+                "turn 2 chains to turn 1 on the same socket"
+            );
+            assert_eq!(o.message_input(2), [user("c")]);
+            assert_eq!(
+                rec.message_turn_states(),
+                [None, Some("ts-1".to_owned()), None],
+                "turn 2 starts without turn 1's token"
+            );
+            assert!(
+                o.handshake_headers("x-codex-turn-state")
+                    .iter()
+                    .all(Option::is_none)
+            );
+        },
+        ..scenario("s09_no_token_into_a_continuing_turn")
     }
 }
 
