@@ -167,42 +167,49 @@ fn s23_one_socket_per_session() -> Scenario {
 //     cannot have noticed the close before using the socket.
 fn s24_stale_reused_socket() -> Scenario {
     Scenario {
-        configure: |c| {
-            rev2_config(c);
-            // No budget at all: only the free retry can complete the request.
-            c.stream_max_retries = 0;
-        },
+        configure: no_budget_config,
         plan: two_turns_with("closes every socket silently", |s| s.close_all_silently()),
         check: |o| {
-            assert_plain(o, 0);
-            assert_plain(o, 1);
-            let rec = &o.recording;
-            assert_eq!(rec.ws_attempts(), 2, "a new socket at once");
-            assert_eq!(o.accepted_connections, 2);
-            assert_handshake_identity(o, 1);
-            assert_eq!(
-                chain(o),
-                [
-                    (None, 1, false),
-                    (Some("resp-1"), 1, true),
-                    (None, 3, false)
-                ],
-                "turn 2's chained message was lost; the resend is a full create"
-            );
-            let (lost, resend) = (&rec.ws_messages[1], &rec.ws_messages[2]);
-            assert_eq!(
-                lost.conn, rec.handshakes[0].conn,
-                "turn 2 adopted the socket"
-            );
-            assert_eq!(resend.conn, rec.handshakes[1].conn);
-            assert_eq!(resend.kind, WsKind::Create);
-            let m1 = o.request(0).output_item(0);
-            assert_eq!(resend.full_input, Ok(vec![user("a"), m1, user("b")]));
-            assert_eq!(o.retries_scheduled(), 0, "stream budget untouched");
-            assert_eq!(o.free_retries(), [FreeRetryReason::StaleSocket]);
+            check_free_full_create_on_a_new_socket(o, FreeRetryReason::StaleSocket);
+            let lost = &o.recording.ws_messages[1];
+            assert!(lost.lost, "turn 2's chained message was lost");
         },
         ..scenario("s24_stale_reused_socket")
     }
+}
+
+/// [`rev2_config`] without any stream budget: only a free retry can complete a
+/// request whose first attempt fails.
+fn no_budget_config(c: &mut Config) {
+    rev2_config(c);
+    c.stream_max_retries = 0;
+}
+
+/// Scenarios 24 and 27: turn 2's chained message on the adopted socket failed, and
+/// the request was sent again at once as a full create on a new socket, free of
+/// budget, without `Reconnecting`.
+fn check_free_full_create_on_a_new_socket(o: &Observed, reason: FreeRetryReason) {
+    assert_plain(o, 0);
+    assert_plain(o, 1);
+    let rec = &o.recording;
+    assert_eq!(rec.ws_attempts(), 2, "a new socket at once");
+    assert_eq!(o.accepted_connections, 2);
+    assert_handshake_identity(o, 1);
+    let (chained, resend) = (&rec.ws_messages[1], &rec.ws_messages[2]);
+    assert_eq!(rec.ws_messages.len(), 3);
+    assert_eq!(chained.previous_response_id(), Some("resp-1"));
+    assert_eq!(chained.input_len(), 1);
+    assert_eq!(
+        chained.conn, rec.handshakes[0].conn,
+        "turn 2 adopted the socket"
+    );
+    assert_eq!(resend.conn, rec.handshakes[1].conn);
+    assert_eq!(resend.kind, WsKind::Create, "the resend is a full create");
+    assert_eq!(resend.previous_response_id(), None);
+    let m1 = o.request(0).output_item(0);
+    assert_eq!(resend.full_input, Ok(vec![user("a"), m1, user("b")]));
+    assert_eq!(o.retries_scheduled(), 0, "stream budget untouched");
+    assert_eq!(o.free_retries(), [reason]);
 }
 
 /// Scenario 25's keepalive interval: short, so the scenario waits in real time.
@@ -446,40 +453,18 @@ fn s26_prewarm_426_falls_back_at_once() -> Scenario {
 //     no Reconnecting, budget untouched.
 fn s27_previous_response_lost() -> Scenario {
     Scenario {
-        configure: |c| {
-            rev2_config(c);
-            // No budget at all: only the free retry can complete the request.
-            c.stream_max_retries = 0;
-        },
+        configure: no_budget_config,
         plan: two_turns_with("forgets every response chain", FakeServer::forget_chains),
         check: |o| {
-            assert_plain(o, 0);
-            assert_plain(o, 1);
+            check_free_full_create_on_a_new_socket(o, FreeRetryReason::ChainLost);
             let rec = &o.recording;
-            assert_eq!(rec.ws_attempts(), 2, "a new socket");
-            assert_eq!(o.accepted_connections, 2);
-            assert_handshake_identity(o, 1);
-            assert_eq!(
-                chain(o),
-                [
-                    (None, 1, false),
-                    (Some("resp-1"), 1, false),
-                    (None, 3, false)
-                ]
-            );
-            let (chained, resend) = (&rec.ws_messages[1], &rec.ws_messages[2]);
+            let chained = &rec.ws_messages[1];
+            assert!(!chained.lost);
             assert!(chained.chain_lost, "answered previous_response_not_found");
-            assert_eq!(chained.conn, rec.handshakes[0].conn);
             assert!(
                 rec.closes.iter().any(|c| c.conn == chained.conn),
                 "the client dropped the socket that lost its chain"
             );
-            assert_eq!(resend.conn, rec.handshakes[1].conn);
-            assert_eq!(resend.kind, WsKind::Create);
-            let m1 = o.request(0).output_item(0);
-            assert_eq!(resend.full_input, Ok(vec![user("a"), m1, user("b")]));
-            assert_eq!(o.retries_scheduled(), 0, "budget untouched");
-            assert_eq!(o.free_retries(), [FreeRetryReason::ChainLost]);
         },
         ..scenario("s27_previous_response_lost")
     }
