@@ -2,7 +2,10 @@
 //! from the fake server's emissions.
 
 use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::time::Instant as StdInstant;
 
 use async_tungstenite::WebSocketStream;
@@ -37,7 +40,7 @@ const WS_READ_BUFFER: usize = 8 * 1024;
 /// one WebSocket after an upgrade.
 pub(crate) async fn serve<S>(mut stream: S, shared: Arc<Shared>, conn: ConnId, scheme: &'static str)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + ResetOnDrop,
 {
     let authority = format!("127.0.0.1:{}", shared.port);
     // Bytes read past the previous request: the start of a pipelined one.
@@ -444,7 +447,7 @@ async fn websocket<S>(
     conn: ConnId,
     origin: String,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + ResetOnDrop,
 {
     let start = StdInstant::now();
     let key = head
@@ -516,7 +519,11 @@ async fn websocket<S>(
             let _ = stream.close().await;
             return;
         }
-        Some(Input::TransportError { .. }) => return,
+        Some(Input::TransportError { .. }) => {
+            // A connect that gets no HTTP answer at all: reset it.
+            stream.reset_on_drop();
+            return;
+        }
         _ => {
             // No answer: hang until the client gives up.
             wait_for_close(&mut stream).await;
@@ -524,6 +531,10 @@ async fn websocket<S>(
         }
     }
     let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
+    let stream = Muzzle {
+        inner: stream,
+        silent: false,
+    };
     let mut socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     loop {
         let next = pending.front().map(|(at, _)| *at);
@@ -544,6 +555,14 @@ async fn websocket<S>(
                     pending.extend(timeline(now, emissions));
                     pending.make_contiguous().sort_by_key(|(at, _)| *at);
                 }
+                Some(Ok(Message::Ping(_))) => {
+                    // tungstenite has queued the pong; it leaves with the next read
+                    // unless the script says this peer went silent.
+                    let answered = shared.with_server(|server, t| server.on_ping(t, conn));
+                    if answered.is_empty() {
+                        socket.get_mut().silent = true;
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return shared.with_server(|server, now| server.on_close(now, conn)),
             },
@@ -562,6 +581,12 @@ async fn websocket<S>(
                     }
                     // A cut: drop the connection without a close frame.
                     Input::TransportError { .. } => return,
+                    // A message on a socket the server had already closed: the peer's
+                    // kernel answers it with a reset.
+                    Input::SendFailed { .. } => {
+                        socket.get_ref().inner.reset_on_drop();
+                        return;
+                    }
                     _ => Ok(()),
                 };
                 if sent.is_err() {
@@ -569,6 +594,75 @@ async fn websocket<S>(
                 }
             }
         }
+    }
+}
+
+/// A connection the server can end with a TCP reset instead of an orderly close.
+pub(crate) trait ResetOnDrop {
+    /// Makes dropping the connection send a reset (RST) instead of a FIN, as a peer
+    /// that vanished or a closed socket receiving data does. Best effort: an error
+    /// setting the option leaves the orderly close.
+    fn reset_on_drop(&self);
+}
+
+impl ResetOnDrop for tokio_util::compat::Compat<tokio::net::TcpStream> {
+    fn reset_on_drop(&self) {
+        let _ = self.get_ref().set_zero_linger();
+    }
+}
+
+impl<S: ResetOnDrop> ResetOnDrop for futures_rustls::server::TlsStream<S> {
+    fn reset_on_drop(&self) {
+        self.get_ref().0.reset_on_drop();
+    }
+}
+
+/// A WebSocket connection whose writes can be switched off: a peer that went silent
+/// (it answers no pings, PROTOCOL.md 8.1) still reads, so it notices the client's
+/// close, but sends nothing any more, pongs and close replies included.
+struct Muzzle<S> {
+    inner: S,
+    /// Writes are accepted and dropped.
+    silent: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Muzzle<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Muzzle<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.silent {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.silent {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.silent {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_close(cx)
     }
 }
 

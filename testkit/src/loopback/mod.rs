@@ -25,6 +25,13 @@
 //! a request head, sets keep-alive rules for testing connection pools, and can journal
 //! all traffic ([`Journal`]).
 //!
+//! WebSocket faults map onto real sockets: a handshake scripted to fail
+//! ([`Handshake::Fail`](crate::sim::Handshake::Fail)) is reset before any answer; a
+//! socket the script closed silently ([`FakeServer::close_silently`]) resets the
+//! connection when the next message arrives (the message is recorded as lost); the
+//! client's pings are recorded and answered until the script stops answering them
+//! ([`FakeServer::stop_answering_pings`]), after which the socket sends nothing more.
+//!
 //! The server runs on its own thread with its own runtime, so tests on any async
 //! runtime (or none) can use it. Dropping it stops it and closes every connection.
 
