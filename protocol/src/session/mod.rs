@@ -41,7 +41,7 @@ pub use input::{
 };
 pub use output::{
     CloseReason, FreeRetryReason, HttpOpen, MessageKind, Output, PreconnectResult, PrewarmResult,
-    RetryLayer, Telemetry, Transport, WsOpen,
+    PrewarmSkip, RetryLayer, Telemetry, Transport, WsOpen,
 };
 
 use crate::backoff::{BackoffPolicy, JitterRng};

@@ -1160,10 +1160,13 @@ impl Checker {
                 self.ws_disabled_at.get_or_insert(now);
             }
             Telemetry::Prewarm {
-                result: turnwire_protocol::session::PrewarmResult::Skipped { .. },
+                result: turnwire_protocol::session::PrewarmResult::Skipped { reason },
                 ..
             } => {
-                if let Some(before) = self.before_prewarm.take() {
+                let before = self.before_prewarm.take();
+                if !reason.prefix_kept()
+                    && let Some(before) = before
+                {
                     self.latest_history = before;
                 }
                 self.prewarm_spec = None;
