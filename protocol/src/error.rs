@@ -167,6 +167,9 @@ pub mod codes {
     pub const RATE_LIMIT_EXCEEDED: &str = "rate_limit_exceeded";
     /// The server's 60-minute WebSocket connection limit; the session reconnects.
     pub const WEBSOCKET_CONNECTION_LIMIT_REACHED: &str = "websocket_connection_limit_reached";
+    /// The server no longer holds the response chain a request continued
+    /// (PROTOCOL.md section 6); the session resends it as a full create.
+    pub const PREVIOUS_RESPONSE_NOT_FOUND: &str = "previous_response_not_found";
 }
 
 /// Classifies an HTTP error response (status ≥ 400) or a WebSocket handshake refusal.
@@ -234,6 +237,24 @@ pub fn classify_failed(error: Option<&ErrorPayload>) -> Classified {
         }
         _ => retryable_failure(message, None),
     }
+}
+
+/// Classifies `previous_response_not_found` (a WebSocket `error` frame or a
+/// `response.failed` with that code): a retryable [`ResponseError::Retryable`] with the
+/// server's message as sent, or "previous response not found" without one. The session decides
+/// whether it earns the free full create of PROTOCOL.md section 6 first.
+pub fn classify_chain_lost(error: Option<&ErrorPayload>) -> Classified {
+    let message = error
+        .and_then(|e| e.message.clone())
+        .unwrap_or_else(|| "previous response not found".to_owned());
+    Classified::new(
+        ResponseError::Retryable {
+            message,
+            delay: None,
+        },
+        true,
+        None,
+    )
 }
 
 /// A retryable `response.failed`, with the delay its message asked for, if any.

@@ -124,6 +124,8 @@ pub(crate) struct Request {
     pub(crate) stale_replaced: bool,
     /// The free resend after `previous_response_not_found` was already used.
     pub(crate) chain_resent: bool,
+    /// The free resend after a stale pooled HTTP connection was already used.
+    pub(crate) stale_resent: bool,
     /// Output items of the current attempt.
     pub(crate) outputs: Vec<ResponseItem>,
     /// An SSE `error` event of the current attempt, used if the response ends without
@@ -162,6 +164,7 @@ impl Request {
             reused_socket: false,
             stale_replaced: false,
             chain_resent: false,
+            stale_resent: false,
             outputs: Vec::new(),
             sse_error: None,
         }
