@@ -7,17 +7,13 @@
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
+use crate::header_names::{RETRY_AFTER, RETRY_AFTER_MS, SHOULD_RETRY};
 use crate::time::UnixTime;
 
 mod decimal;
 pub mod http_date;
 
 use decimal::{Decimal, saturating_duration_from_nanos};
-
-/// `retry-after-ms`: a delay in milliseconds (read before `Retry-After`).
-pub const RETRY_AFTER_MS: &str = "retry-after-ms";
-/// `x-should-retry`: the server's own say on whether to retry.
-pub const SHOULD_RETRY: &str = "x-should-retry";
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -186,7 +182,7 @@ pub fn retry_after(headers: &http::HeaderMap, now: UnixTime) -> Option<Duration>
         .and_then(|v| parse_delay_number(v.as_bytes(), NANOS_PER_MILLI));
     millis.or_else(|| {
         headers
-            .get(http::header::RETRY_AFTER)
+            .get(RETRY_AFTER)
             .and_then(|v| parse_retry_after_value(v.as_bytes(), now))
     })
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::{retry_after, should_retry, try_again_delay};
 use crate::event::{ErrorPayload, RateLimitSnapshot};
+use crate::header_names;
 use crate::time::UnixTime;
 
 /// How a request ended when it did not complete. Match on the variant; the `Display`
@@ -447,7 +448,7 @@ impl Classified {
 /// `x-request-id`, else `x-oai-request-id`: the first that is a non-empty visible-ASCII
 /// value, cut to `max_len` bytes.
 fn request_id(headers: &http::HeaderMap, max_len: usize) -> Option<String> {
-    ["x-request-id", "x-oai-request-id"]
+    [header_names::REQUEST_ID, header_names::OAI_REQUEST_ID]
         .into_iter()
         .find_map(|name| {
             let value = headers.get(name)?.to_str().ok()?.trim();

@@ -2,21 +2,11 @@
 //! and the other header-derived events (section 5), request ids.
 
 use crate::event::{CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent};
-
-/// The `x-models-etag` header name.
-pub const MODELS_ETAG: &str = "x-models-etag";
-
-/// The `x-reasoning-included` header name.
-pub const REASONING_INCLUDED: &str = "x-reasoning-included";
-
-/// The `x-request-id` header name.
-pub const REQUEST_ID: &str = "x-request-id";
-
-/// The `x-oai-request-id` header name, read when `x-request-id` is absent.
-pub const OAI_REQUEST_ID: &str = "x-oai-request-id";
-
-/// The `x-codex-turn-state` header name.
-pub const TURN_STATE: &str = "x-codex-turn-state";
+use crate::header_names::{
+    CREDITS_BALANCE, CREDITS_HAS_CREDITS, CREDITS_UNLIMITED, MODELS_ETAG, OAI_REQUEST_ID,
+    PRIMARY_RESET_AT, PRIMARY_USED_PERCENT, PRIMARY_WINDOW_MINUTES, REASONING_INCLUDED, REQUEST_ID,
+    SECONDARY_RESET_AT, SECONDARY_USED_PERCENT, SECONDARY_WINDOW_MINUTES, TURN_STATE,
+};
 
 /// A validated turn-state token: a valid header value of at most the configured
 /// length. Only these are ever sent.
@@ -117,9 +107,9 @@ pub fn rate_limits(headers: &http::HeaderMap) -> Option<RateLimitSnapshot> {
         primary: window(headers, &PRIMARY),
         secondary: window(headers, &SECONDARY),
         credits: CreditsSnapshot::from_parts(
-            text(headers, "x-codex-credits-has-credits").and_then(crate::event::parse_bool),
-            text(headers, "x-codex-credits-unlimited").and_then(crate::event::parse_bool),
-            text(headers, "x-codex-credits-balance").map(str::to_owned),
+            text(headers, CREDITS_HAS_CREDITS).and_then(crate::event::parse_bool),
+            text(headers, CREDITS_UNLIMITED).and_then(crate::event::parse_bool),
+            text(headers, CREDITS_BALANCE).map(str::to_owned),
         ),
     };
     let any =
@@ -140,15 +130,15 @@ struct WindowHeaders {
 }
 
 const PRIMARY: WindowHeaders = WindowHeaders {
-    used_percent: "x-codex-primary-used-percent",
-    window_minutes: "x-codex-primary-window-minutes",
-    reset_at: "x-codex-primary-reset-at",
+    used_percent: PRIMARY_USED_PERCENT,
+    window_minutes: PRIMARY_WINDOW_MINUTES,
+    reset_at: PRIMARY_RESET_AT,
 };
 
 const SECONDARY: WindowHeaders = WindowHeaders {
-    used_percent: "x-codex-secondary-used-percent",
-    window_minutes: "x-codex-secondary-window-minutes",
-    reset_at: "x-codex-secondary-reset-at",
+    used_percent: SECONDARY_USED_PERCENT,
+    window_minutes: SECONDARY_WINDOW_MINUTES,
+    reset_at: SECONDARY_RESET_AT,
 };
 
 fn window(headers: &http::HeaderMap, names: &WindowHeaders) -> Option<RateLimitWindow> {

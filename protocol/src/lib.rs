@@ -26,7 +26,7 @@
 //! Each is a small module usable (and fuzzable) alone: [`sse`] (event-stream framing),
 //! [`http1`] (the HTTP/1.1 client codec: requests out, responses in), [`event`]
 //! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
-//! (turn state, rate limits), [`error`] (classification) and [`backoff`] (retry
+//! (turn state, rate limits) with every header name in [`header_names`], [`error`] (classification) and [`backoff`] (retry
 //! delays).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,6 +36,7 @@ pub mod config;
 pub mod connect;
 pub mod error;
 pub mod event;
+pub mod header_names;
 pub mod headers;
 pub mod http1;
 pub mod item;

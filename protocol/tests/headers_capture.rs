@@ -7,9 +7,10 @@ use turnwire_protocol::event::{
     CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent, ServerEvent,
     decode_server_event,
 };
+use turnwire_protocol::header_names::TURN_STATE;
 use turnwire_protocol::headers::{
-    TURN_STATE, TurnStateError, header_events, headers_from_json, rate_limits, request_id,
-    turn_state, validate_turn_state,
+    TurnStateError, header_events, headers_from_json, rate_limits, request_id, turn_state,
+    validate_turn_state,
 };
 
 const MAX: usize = 4096;

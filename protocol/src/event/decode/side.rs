@@ -11,7 +11,8 @@ use crate::event::{
     CreditsSnapshot, EventDecodeError, RateLimitSnapshot, RateLimitWindow, ResponseEvent,
     ServerEvent,
 };
-use crate::headers::{TURN_STATE, headers_from_json};
+use crate::header_names::TURN_STATE;
+use crate::headers::headers_from_json;
 
 pub(super) fn metadata(
     json: &str,
