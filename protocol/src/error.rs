@@ -4,9 +4,13 @@
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
-use crate::backoff::{retry_after, should_retry, try_again_delay};
+mod try_again;
+
+pub use try_again::try_again_delay;
+
 use crate::event::{ErrorPayload, RateLimitSnapshot};
 use crate::header_names;
+use crate::headers::{retry_after, should_retry};
 use crate::time::UnixTime;
 
 /// How a request ended when it did not complete. Match on the variant; the `Display`

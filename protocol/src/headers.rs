@@ -1,5 +1,11 @@
 //! Header capture: the turn-state token (PROTOCOL.md section 7), rate-limit snapshots
-//! and the other header-derived events (section 5), request ids.
+//! and the other header-derived events (section 5), request ids, and the server's
+//! retry hints (`Retry-After`, `retry-after-ms`, `x-should-retry`, section 9.1).
+
+pub mod http_date;
+mod retry_hints;
+
+pub use retry_hints::{parse_retry_after_value, retry_after, should_retry};
 
 use crate::event::{CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent};
 use crate::header_names::{

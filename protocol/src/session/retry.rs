@@ -10,6 +10,7 @@
 use core::time::Duration;
 
 use super::output::{RetryLayer, Transport};
+use crate::backoff::{BackoffPolicy, RetryDelay};
 use crate::config::Config;
 use crate::error::{self, Classified, ResponseError};
 
@@ -289,6 +290,7 @@ pub(crate) fn decide(failure: &Failure, config: &Config) -> Decision {
     if !retryable || partial_voids_retry {
         return Decision::Fail(classified.error.clone());
     }
+    let policy = BackoffPolicy::from_config(config);
     let (retry_layer, spent, max) = match layer {
         Layer::Establish => (
             RetryLayer::Request,
@@ -303,21 +305,23 @@ pub(crate) fn decide(failure: &Failure, config: &Config) -> Decision {
     };
     if spent < max {
         let retry = spent + 1;
-        return match classified.requested_delay {
-            Some(wait) if wait > config.max_retry_after => {
-                Decision::Fail(with_retry_after(classified.error.clone(), wait))
-            }
-            requested => Decision::Retry {
-                layer: retry_layer,
-                retry,
-                delay: requested.map_or(
-                    Delay::Backoff {
-                        exponent: retry - 1,
-                    },
-                    Delay::Requested,
-                ),
-                error: classified.error.clone(),
+        let delay = match classified
+            .requested_delay
+            .map(|wait| policy.requested(wait))
+        {
+            None => Delay::Backoff {
+                exponent: retry - 1,
             },
+            Some(RetryDelay::Wait(wait)) => Delay::Requested(wait),
+            Some(RetryDelay::TooLong(wait)) => {
+                return Decision::Fail(with_retry_after(classified.error.clone(), wait));
+            }
+        };
+        return Decision::Retry {
+            layer: retry_layer,
+            retry,
+            delay,
+            error: classified.error.clone(),
         };
     }
     if retry_layer == RetryLayer::Stream && *transport == Transport::WebSocket {
