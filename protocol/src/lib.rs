@@ -28,6 +28,7 @@
 //! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
 //! (turn state, rate limits, the server's retry hints) with every header name in
 //! [`header_names`], [`error`] (classification) and [`backoff`] (retry delays).
+//! [`pool`] is the keep-alive pool's policy for drivers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -42,6 +43,7 @@ pub mod headers;
 pub mod http1;
 pub mod item;
 pub mod limits;
+pub mod pool;
 pub mod request;
 pub mod secret;
 mod serde_duration;

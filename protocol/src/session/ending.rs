@@ -72,9 +72,30 @@ impl Session {
         cause: Cause,
         layer: Layer,
     ) {
-        let Some(failure) = self.failure_of(id, classified, cause, layer) else {
-            return;
-        };
+        if let Some(failure) = self.failure_of(id, classified, cause, layer) {
+            self.settle(now, id, failure);
+        }
+    }
+
+    /// [`Session::fail_attempt`] for an attempt whose connection the driver reused and
+    /// reports as such (`reused`, e.g. a pooled HTTP connection, 3.3).
+    pub(super) fn fail_reused_attempt(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        classified: Classified,
+        cause: Cause,
+        layer: Layer,
+        reused: Option<Reused>,
+    ) {
+        if let Some(mut failure) = self.failure_of(id, classified, cause, layer) {
+            failure.request.reused = failure.request.reused.or(reused);
+            self.settle(now, id, failure);
+        }
+    }
+
+    /// Decides what `failure` of request `id`'s attempt leads to, and applies it.
+    fn settle(&mut self, now: Instant, id: RequestId, failure: Failure) {
         let decision = retry::decide(&failure, &self.config);
         self.ws_unanswered = retry::unanswered_connects(&failure);
         self.attempt_ended(now, id, &outcome(&failure, &decision));
@@ -391,8 +412,9 @@ impl Session {
             return;
         };
         if let Phase::HttpStreaming { conn, .. } = req.phase {
-            // The terminal event ends the response; do not wait for end of body.
-            self.close_conn(conn);
+            // The terminal event ends the response; the session does not wait for the
+            // end of the body, the driver reads it and may keep the connection.
+            self.finish_conn(conn);
         }
         if let Some(turn) = self.turns.get_mut(&req.turn) {
             turn.active = None;
@@ -465,10 +487,12 @@ fn outcome(failure: &Failure, decision: &Decision) -> String {
         Decision::FreeRetry(FreeRetry::ConnectionLimit) => {
             "WebSocket connection limit reached".to_owned()
         }
-        Decision::FreeRetry(FreeRetry::StalePooled) => format!(
-            "stale pooled connection, sent again: {}",
-            failure.classified.error
-        ),
+        Decision::FreeRetry(FreeRetry::StalePooled) => match &failure.classified.error {
+            ResponseError::Stream { message } => {
+                format!("stale pooled connection, sent again: {message}")
+            }
+            other => format!("stale pooled connection, sent again: {other}"),
+        },
         Decision::FallBack(Fallback::UpgradeRequired) => "handshake refused with 426".to_owned(),
         // A connection limit that earns no free reconnect is a stream error of its own.
         Decision::Retry { error, .. }

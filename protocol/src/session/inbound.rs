@@ -39,6 +39,7 @@ impl Session {
             | Input::WsClosed { conn, .. }
             | Input::TransportError { conn, .. }
             | Input::ConnectFailed { conn, .. }
+            | Input::HttpStale { conn, .. }
             | Input::SendFailed { conn, .. } => *conn,
             _ => return Ok(()),
         };
@@ -288,6 +289,11 @@ impl Session {
                     };
                     self.fail_attempt(now, id, classified, cause, Layer::Stream);
                 }
+            }
+            (Input::HttpStale { message, .. }, phase) => {
+                let awaiting_head = matches!(phase, Phase::HttpHead { .. });
+                self.conns.remove(&conn);
+                self.stale_connection(now, id, awaiting_head, message);
             }
             (Input::TransportError { message, .. } | Input::SendFailed { message, .. }, phase) => {
                 let layer = if phase.is_http_establishing() {
@@ -628,6 +634,7 @@ fn unexpected(conn: ConnId, input: &Input) -> UsageError {
         Input::WsClosed { .. } => "WsClosed",
         Input::TransportError { .. } => "TransportError",
         Input::ConnectFailed { .. } => "ConnectFailed",
+        Input::HttpStale { .. } => "HttpStale",
         Input::SendFailed { .. } => "SendFailed",
         _ => "input",
     };

@@ -116,6 +116,9 @@ pub(crate) struct Request {
     pub(crate) auth_refreshed: bool,
     /// The connection-limit reconnect was already used.
     pub(crate) conn_limit_reconnected: bool,
+    /// The free resend after a stale pooled HTTP connection was already used; later
+    /// attempts go on new connections.
+    pub(crate) stale_resent: bool,
     /// Some output event of any attempt reached the caller.
     pub(crate) output_seen: bool,
     /// The current attempt went out on a socket adopted from the slot (8.1).
@@ -124,8 +127,6 @@ pub(crate) struct Request {
     pub(crate) stale_replaced: bool,
     /// The free resend after `previous_response_not_found` was already used.
     pub(crate) chain_resent: bool,
-    /// The free resend after a stale pooled HTTP connection was already used.
-    pub(crate) stale_resent: bool,
     /// Output items of the current attempt.
     pub(crate) outputs: Vec<ResponseItem>,
     /// An SSE `error` event of the current attempt, used if the response ends without
@@ -160,11 +161,11 @@ impl Request {
             http_retries: 0,
             auth_refreshed: false,
             conn_limit_reconnected: false,
+            stale_resent: false,
             output_seen: false,
             reused_socket: false,
             stale_replaced: false,
             chain_resent: false,
-            stale_resent: false,
             outputs: Vec::new(),
             sse_error: None,
         }

@@ -61,9 +61,8 @@ pub(crate) enum Reused {
     /// the response (8.1).
     SlotSocket,
     /// An idle HTTP connection from the keep-alive pool, failed before any byte of
-    /// the response head (3.3). Only the driver knows a connection came from its pool;
-    /// until it reports such failures, only the table test builds this.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// the response head (3.3). Only the driver knows a connection came from its pool:
+    /// it reports such failures as `Input::HttpStale`.
     PooledHttp,
 }
 

@@ -197,6 +197,11 @@ fn rows() -> Vec<Row> {
             }),
             retry(RetryLayer::Request, 1, backoff(0), reset.clone()),
         ),
+        row(
+            "3.3 a pooled connection failing after the response head: an ordinary stream failure",
+            http_lost(Layer::Stream),
+            retry(RetryLayer::Stream, 1, backoff(0), reset.clone()),
+        ),
         // --- 6 incremental requests ------------------------------------------------
         row(
             "6 previous_response_not_found: free full create once",
