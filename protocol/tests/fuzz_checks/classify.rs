@@ -18,10 +18,10 @@ use turnwire_protocol::UnixTime;
 use turnwire_protocol::error::{
     Classified, DEFAULT_MAX_MESSAGE, classify_failed, classify_http, classify_ws_error,
 };
-use turnwire_protocol::event::{RateLimitSnapshot, ResponseEvent};
+use turnwire_protocol::event::{RateLimitSnapshot, ResponseEvent, headers_from_json};
 use turnwire_protocol::headers::{
-    header_events, headers_from_json, rate_limits, request_id, retry_after, should_retry,
-    turn_state, validate_turn_state,
+    header_events, rate_limits, request_id, retry_after, should_retry, turn_state,
+    validate_turn_state,
 };
 
 use super::make;
