@@ -10,7 +10,7 @@ pub use try_again::try_again_delay;
 
 use crate::event::{ErrorPayload, RateLimitSnapshot};
 use crate::header_names;
-use crate::headers::{retry_after, should_retry};
+use crate::headers::{self, retry_after, should_retry};
 use crate::time::UnixTime;
 
 /// How a request ended when it did not complete. Match on the variant; the `Display`
@@ -274,8 +274,7 @@ fn retryable_failure(message: Option<String>, delay: Option<Duration>) -> Classi
 /// The same mapping as [`classify_http`] (see [`classify_status`]), with the frame's
 /// error object as the parsed body and its message as the body text, cut to
 /// [`DEFAULT_MAX_MESSAGE`] bytes. A 429 with `usage_limit_reached` is a non-retryable
-/// [`ResponseError::UsageLimitReached`] whose `rate_limits` the session fills from the
-/// same headers.
+/// [`ResponseError::UsageLimitReached`] with the rate limits of the frame's headers.
 pub fn classify_ws_error(
     status: u16,
     error: &ErrorPayload,
@@ -327,7 +326,8 @@ pub struct StatusError<'a> {
 /// 4. 503 with code or type `server_is_overloaded` / `slow_down` →
 ///    [`ResponseError::ServerOverloaded`], not retryable;
 /// 5. 429 with type (or code) `usage_limit_reached` →
-///    [`ResponseError::UsageLimitReached`] with `rate_limits: None`, not retryable;
+///    [`ResponseError::UsageLimitReached`] with the [`headers::rate_limits`] of the same
+///    headers, not retryable;
 /// 6. other 429 → [`ResponseError::RateLimited`], retryable; its delay is
 ///    [`retry_after`], else a "try again in" phrase in the message;
 /// 7. 400 → [`ResponseError::InvalidRequest`] (the message, else the body), not
@@ -353,6 +353,9 @@ pub fn classify_status(input: StatusError<'_>) -> Classified {
     };
     if let Some(server_says) = should_retry(input.headers).filter(|_| !classified.unauthorized) {
         classified.retryable = server_says;
+    }
+    if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error {
+        *rate_limits = headers::rate_limits(input.headers).map(Box::new);
     }
     classified
 }

@@ -169,9 +169,7 @@ impl Session {
                 self.drop_conn_of(turn_id, conn);
                 let Some(id) = request else { return Ok(()) };
                 self.capture_turn_state(turn_id, &headers);
-                let limit = self.config.limits.error_body;
-                let classified =
-                    error::classify_http(status, &headers, &body, self.now.unix, limit);
+                let classified = self.classify_error_answer(status, &headers, &body);
                 self.fail_attempt(now, id, classified, Cause::Status(status), Layer::Handshake);
             }
             Input::WsText { text, .. } => {
@@ -362,7 +360,7 @@ impl Session {
 
     /// Classifies a collected HTTP error response and fails the attempt with it.
     pub(super) fn classify_error_body(&mut self, now: Instant, id: RequestId) {
-        let Some(req) = self.requests.get_mut(&id) else {
+        let Some(req) = self.requests.get(&id) else {
             return;
         };
         let Phase::HttpErrorBody {
@@ -375,12 +373,20 @@ impl Session {
             return;
         };
         let status = *status;
-        let limit = self.config.limits.error_body;
-        let mut classified = error::classify_http(status, headers, body, self.now.unix, limit);
-        if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error {
-            *rate_limits = headers::rate_limits(headers).map(Box::new);
-        }
+        let classified = self.classify_error_answer(status, headers, body);
         self.fail_attempt(now, id, classified, Cause::Status(status), Layer::Establish);
+    }
+
+    /// Classifies an HTTP error answer (a `POST`'s error response or a refused
+    /// handshake) against the session's clock and error-body bound.
+    fn classify_error_answer(
+        &self,
+        status: u16,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Classified {
+        let limit = self.config.limits.error_body;
+        error::classify_http(status, headers, body, self.now.unix, limit)
     }
 
     fn http_body(&mut self, now: Instant, id: RequestId, data: &Bytes) {
@@ -533,14 +539,14 @@ impl Session {
                 if let Some((classified, cause)) = ws_error_of_its_own(&error) {
                     return self.fail_attempt(now, id, classified, cause, Layer::Stream);
                 }
-                let mut classified =
-                    error::classify_ws_error(status, &error, &headers, self.now.unix);
-                if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error
+                let classified = error::classify_ws_error(status, &error, &headers, self.now.unix);
+                if let ResponseError::UsageLimitReached {
+                    rate_limits: Some(snapshot),
+                    ..
+                } = &classified.error
                 {
-                    *rate_limits = headers::rate_limits(&headers).map(Box::new);
-                    if let Some(snapshot) = rate_limits.as_deref().cloned() {
-                        self.emit(id, ResponseEvent::RateLimits { snapshot });
-                    }
+                    let snapshot = snapshot.as_ref().clone();
+                    self.emit(id, ResponseEvent::RateLimits { snapshot });
                 }
                 self.fail_live_attempt(now, id, classified);
             }
