@@ -1695,7 +1695,10 @@ fn s28_http_keep_alive() -> Scenario {
             }
             let rec = &o.recording;
             assert_eq!(rec.posts(), 3);
-            assert_eq!(o.accepted_connections, 1, "one TCP connection for three requests");
+            assert_eq!(
+                o.accepted_connections, 1,
+                "one TCP connection for three requests"
+            );
             let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
             assert_eq!(conns, [conns[0]; 3], "every POST on the same connection");
         },

@@ -21,6 +21,7 @@
 //! and input script always give the same outputs.
 
 mod attempt;
+mod ending;
 mod ids;
 mod inbound;
 mod input;

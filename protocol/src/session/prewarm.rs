@@ -6,6 +6,7 @@
 
 use super::input::PrewarmSpec;
 use super::output::{PrewarmResult, PrewarmSkip, Telemetry, Transport};
+use super::retry::Cause;
 use super::slot::{Keepalive, SlotState};
 use super::turn::Baseline;
 use super::{ConnId, Session};
@@ -179,7 +180,7 @@ impl Session {
         match step {
             PrewarmStep::Continue => self.prewarm_activity(now),
             PrewarmStep::Completed(response_id) => self.prewarm_completed(now, response_id),
-            PrewarmStep::Failed(reason) => self.slot_failed(now, reason, false),
+            PrewarmStep::Failed(reason) => self.slot_failed(now, reason, Cause::Other),
         }
     }
 
