@@ -6,8 +6,7 @@
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), turnwire_smol::Error> {
-//! use turnwire_smol::{ApiKey, ClientOptions, protocol::{Config, RequestFields}};
-//! use turnwire_smol::protocol::session::TurnOptions;
+//! use turnwire_smol::{ApiKey, ClientOptions, Config, RequestFields, TurnOptions};
 //! smol::block_on(async {
 //!     let client = turnwire_smol::client(ClientOptions::new(Config::default(), ApiKey::new("sk-...")))?;
 //!     let turn = client.new_turn(TurnOptions::default());

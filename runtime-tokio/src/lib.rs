@@ -6,8 +6,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), turnwire_tokio::Error> {
-//! use turnwire_tokio::{ApiKey, ClientOptions, protocol::{Config, RequestFields}};
-//! use turnwire_tokio::protocol::session::TurnOptions;
+//! use turnwire_tokio::{ApiKey, ClientOptions, Config, RequestFields, TurnOptions};
 //! let client = turnwire_tokio::client(ClientOptions::new(Config::default(), ApiKey::new("sk-...")))?;
 //! let turn = client.new_turn(TurnOptions::default());
 //! let _events = turn.stream_text(RequestFields::new("gpt-5"), "Say hello.");
