@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use turnwire_protocol::RequestFields;
-use turnwire_protocol::session::{Telemetry, TurnOptions};
-use turnwire_transports::{Client, Error, TelemetryHook};
+use turnwire_transports::{
+    Client, RequestFields, StreamError, Telemetry, TelemetryHook, TurnOptions,
+};
 
 use crate::output::{Position, Printer};
 
@@ -13,7 +13,7 @@ use crate::output::{Position, Printer};
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) completed: usize,
-    pub(crate) failed: Vec<(Position, Error)>,
+    pub(crate) failed: Vec<(Position, StreamError)>,
 }
 
 impl Outcome {

@@ -16,12 +16,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
-use turnwire_protocol::session::{PreconnectResult, Telemetry};
-use turnwire_protocol::{Config, RequestFields, WsProtocol};
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{End, FakeServer, Handshake, Recording, Reply, Step};
 use turnwire_testkit::wire::{self, ev};
-use turnwire_transports::{ApiKey, Client, ClientOptions};
+use turnwire_transports::{
+    ApiKey, Client, ClientOptions, Config, PreconnectResult, RequestFields, Telemetry, WsProtocol,
+};
 
 use crate::args::RuntimeChoice;
 use crate::conversation::{self, TelemetryLog};

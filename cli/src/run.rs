@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use turnwire_protocol::{Config, RequestFields, ResponseError, WsProtocol};
 use turnwire_transports::{
-    ApiKey, Client, ClientOptions, Error, NoProxy, Proxy, TlsSettings, random_conversation_id,
-    random_seed,
+    ApiKey, Client, ClientOptions, Config, NoProxy, Proxy, RequestFields, ResponseError,
+    StreamError, TlsSettings, WsProtocol, random_conversation_id, random_seed,
 };
 
 use crate::args::{RunArgs, TransportChoice, WsProtocolChoice};
@@ -200,26 +199,26 @@ fn trust(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<TlsSett
 }
 
 /// A sentence that says what went wrong and what to try.
-fn hint(error: &Error, base_url: &str) -> String {
+fn hint(error: &StreamError, base_url: &str) -> String {
     match error {
-        Error::Response(ResponseError::Certificate { host, reason }) => format!(
+        StreamError::Response(ResponseError::Certificate { host, reason }) => format!(
             "certificate error: the certificate of {host} did not verify ({reason}); if a private or corporate CA signed it, pass --ca-cert FILE or set SSL_CERT_FILE"
         ),
-        Error::Response(ResponseError::Proxy {
+        StreamError::Response(ResponseError::Proxy {
             proxy,
             status: Some(401 | 407),
             ..
         }) => format!(
             "proxy error: {proxy} refused the credentials; check the user and password in --proxy or the proxy variable"
         ),
-        Error::Response(ResponseError::Proxy { proxy, message, .. }) => format!(
+        StreamError::Response(ResponseError::Proxy { proxy, message, .. }) => format!(
             "proxy error: {proxy} {message}; check --proxy, HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY"
         ),
-        Error::Response(ResponseError::Stream { message }) => transport_hint(message, base_url),
-        Error::Response(ResponseError::Unauthorized { .. }) => {
+        StreamError::Response(ResponseError::Stream { message }) => transport_hint(message, base_url),
+        StreamError::Response(ResponseError::Unauthorized { .. }) => {
             "the server refused the credentials (401): check the key (--api-key-file, --api-key or OPENAI_API_KEY)".to_owned()
         }
-        Error::Response(ResponseError::Http { status: 404, .. }) => {
+        StreamError::Response(ResponseError::Http { status: 404, .. }) => {
             format!(
                 "{base_url}/responses was not found (404): check --base-url (it usually ends in /v1)"
             )

@@ -5,14 +5,17 @@
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use turnwire_smol::{
-    ApiKey, Client, ClientOptions, Config, Error, FunctionCallItem, RequestFields, RequestInput,
-    RequestSpec, ResponseEvent, ResponseItem, Turn, TurnHistory, TurnOptions,
+    ApiKey, Client, ClientOptions, Config, FunctionCallItem, RequestFields, RequestInput,
+    RequestSpec, ResponseEvent, ResponseItem, StreamError, Turn, TurnHistory, TurnOptions,
 };
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::FakeServer;
 
 /// Streams one request and returns its output items and text, or the stream's error.
-async fn stream(turn: &Turn, spec: RequestSpec) -> Result<(Vec<ResponseItem>, String), Error> {
+async fn stream(
+    turn: &Turn,
+    spec: RequestSpec,
+) -> Result<(Vec<ResponseItem>, String), StreamError> {
     let mut events = turn.stream(spec);
     let (mut items, mut text) = (Vec::new(), String::new());
     while let Some(event) = events.next().await {

@@ -7,12 +7,15 @@ use serde_json::{Value, json};
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::FakeServer;
 use turnwire_tokio::{
-    ApiKey, Client, ClientOptions, Config, Error, FunctionCallItem, RequestFields, RequestInput,
-    RequestSpec, ResponseEvent, ResponseItem, Turn, TurnHistory, TurnOptions,
+    ApiKey, Client, ClientOptions, Config, FunctionCallItem, RequestFields, RequestInput,
+    RequestSpec, ResponseEvent, ResponseItem, StreamError, Turn, TurnHistory, TurnOptions,
 };
 
 /// Streams one request and returns its output items and text, or the stream's error.
-async fn stream(turn: &Turn, spec: RequestSpec) -> Result<(Vec<ResponseItem>, String), Error> {
+async fn stream(
+    turn: &Turn,
+    spec: RequestSpec,
+) -> Result<(Vec<ResponseItem>, String), StreamError> {
     let mut events = turn.stream(spec);
     let (mut items, mut text) = (Vec::new(), String::new());
     while let Some(event) = events.next().await {

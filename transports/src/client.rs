@@ -14,7 +14,7 @@ use turnwire_protocol::session::{PrewarmSpec, RequestInput, RequestSpec, TurnOpt
 use turnwire_protocol::{RequestFields, ResponseEvent, ResponseItem};
 
 use crate::driver::{Actor, Command};
-use crate::error::Error;
+use crate::error::{BuildError, StreamError};
 use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 
@@ -45,7 +45,7 @@ impl fmt::Debug for Client {
 impl Client {
     /// Builds a client on `runtime` and starts its background task. No I/O happens
     /// until a preconnect or a request.
-    pub fn new(runtime: Arc<dyn Runtime>, options: ClientOptions) -> Result<Client, Error> {
+    pub fn new(runtime: Arc<dyn Runtime>, options: ClientOptions) -> Result<Client, BuildError> {
         let conversation_id = options.conversation_id.clone().unwrap_or_else(random_uuid);
         let seed = options.seed.unwrap_or_else(random_u64);
         let (commands, receiver) = mpsc::unbounded();
@@ -165,7 +165,7 @@ impl Drop for Turn {
 pub struct ResponseStream {
     client: Client,
     handle: u64,
-    events: mpsc::Receiver<Result<ResponseEvent, Error>>,
+    events: mpsc::Receiver<Result<ResponseEvent, StreamError>>,
     finished: bool,
 }
 
@@ -178,7 +178,7 @@ impl fmt::Debug for ResponseStream {
 }
 
 impl Stream for ResponseStream {
-    type Item = Result<ResponseEvent, Error>;
+    type Item = Result<ResponseEvent, StreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.finished {
@@ -193,7 +193,7 @@ impl Stream for ResponseStream {
             }
             Poll::Ready(None) => {
                 self.finished = true;
-                Poll::Ready(Some(Err(Error::Shutdown)))
+                Poll::Ready(Some(Err(StreamError::Shutdown)))
             }
             Poll::Pending => Poll::Pending,
         }

@@ -29,7 +29,7 @@ use turnwire_protocol::{Instant, Now, UnixTime};
 use crate::auth::AuthProvider;
 use crate::connect::Connector;
 use crate::delivery::{Delivered, Item, Sinks};
-use crate::error::Error;
+use crate::error::{BuildError, StreamError};
 use crate::options::{ClientOptions, InputRecorder, TelemetryHook};
 use crate::runtime::{AsyncTimer, Runtime};
 use crate::{http_conn, ws_conn};
@@ -139,7 +139,7 @@ impl Actor {
         conversation_id: String,
         seed: u64,
         commands: mpsc::UnboundedReceiver<Command>,
-    ) -> Result<Actor, Error> {
+    ) -> Result<Actor, BuildError> {
         let connector = Arc::new(Connector::new(&options.tls, options.proxy.clone())?);
         let max_message = options.config.limits.ws_message;
         let session = Session::new(SessionParams {
@@ -380,7 +380,8 @@ impl Actor {
                 mut events,
             } => {
                 let Some(&turn_id) = self.turns.get(&turn) else {
-                    let _ = events.try_send(Err(Error::Usage(UsageError::UnknownTurn(TurnId(0)))));
+                    let _ = events
+                        .try_send(Err(StreamError::Usage(UsageError::UnknownTurn(TurnId(0)))));
                     return;
                 };
                 let input = Input::StartRequest {
@@ -399,7 +400,7 @@ impl Actor {
                     }
                     Ok(_) => {}
                     Err(err) => {
-                        let _ = events.try_send(Err(Error::Usage(err)));
+                        let _ = events.try_send(Err(StreamError::Usage(err)));
                     }
                 }
             }
@@ -512,7 +513,7 @@ impl Actor {
                     self.deliver(request, Ok(event), terminal);
                 }
                 Output::Failed { request, error, .. } => {
-                    self.deliver(request, Err(Error::Response(error)), true);
+                    self.deliver(request, Err(StreamError::Response(error)), true);
                 }
                 Output::Telemetry(record) => self.record(record),
                 _ => {}

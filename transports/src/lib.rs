@@ -34,7 +34,7 @@ mod ws_conn;
 pub use auth::{ApiKey, AuthProvider};
 pub use client::{Client, ResponseStream, Turn, random_conversation_id, random_seed};
 pub use connect::{NoProxy, Proxy, ProxyError, RootStore, TlsSettings};
-pub use error::Error;
+pub use error::{BuildError, StreamError};
 pub use options::{ClientOptions, InputRecorder, TelemetryHook};
 pub use runtime::{AsyncTimer, BoxFuture, BoxStream, ByteStream, Runtime};
 pub use turnwire_protocol as protocol;
