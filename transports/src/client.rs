@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_channel::mpsc;
 use futures_util::Stream;
 use turnwire_protocol::session::{PrewarmSpec, RequestInput, RequestSpec, TurnOptions};
-use turnwire_protocol::{RequestFields, ResponseEvent, ResponseItem};
+use turnwire_protocol::{Config, RequestFields, ResponseEvent, ResponseItem};
 
 use crate::driver::{Actor, Command};
 use crate::error::{BuildError, StreamError};
@@ -44,8 +44,11 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// Builds a client on `runtime` and starts its background task. No I/O happens
-    /// until a preconnect or a request.
+    /// until a preconnect or a request. Fails, before anything starts, when the options
+    /// cannot work: an invalid configuration, unusable TLS settings, or
+    /// `request_compression` in a build without the `zstd` feature.
     pub fn new(runtime: Arc<dyn Runtime>, options: ClientOptions) -> Result<Client, BuildError> {
+        check_build_features(&options.config)?;
         let conversation_id = options.conversation_id.clone().unwrap_or_else(random_uuid);
         let seed = options.seed.unwrap_or_else(random_u64);
         let (commands, receiver) = mpsc::unbounded();
@@ -210,6 +213,15 @@ impl Drop for ResponseStream {
     }
 }
 
+/// Refuses a configuration this build cannot carry out: request compression needs the
+/// `zstd` feature, and without it every request would fail and be retried.
+fn check_build_features(config: &Config) -> Result<(), BuildError> {
+    if config.request_compression && !cfg!(feature = "zstd") {
+        return Err(BuildError::CompressionUnavailable);
+    }
+    Ok(())
+}
+
 /// A fresh jitter seed (64 random bits), for callers that must know the seed before
 /// the client exists (to record it, say).
 pub fn random_seed() -> u64 {
@@ -246,6 +258,19 @@ fn random_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_compression_builds_only_with_the_zstd_feature() {
+        let mut config = Config::default();
+        assert_eq!(check_build_features(&config), Ok(()));
+        config.request_compression = true;
+        let expected = if cfg!(feature = "zstd") {
+            Ok(())
+        } else {
+            Err(BuildError::CompressionUnavailable)
+        };
+        assert_eq!(check_build_features(&config), expected);
+    }
 
     #[test]
     fn uuids_have_the_v4_shape_and_differ() {
