@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use turnwire_transports::{
     ApiKey, Client, ClientOptions, Config, NoProxy, Proxy, RequestFields, ResponseError,
-    StreamError, TlsSettings, WsProtocol, random_conversation_id, random_seed,
+    StreamError, TlsSettings, TurnHistory, WsProtocol, random_conversation_id, random_seed,
 };
 
 use crate::args::{RunArgs, TransportChoice, WsProtocolChoice};
@@ -21,10 +21,16 @@ const OPENAI: &str = "https://api.openai.com/v1";
 /// Runs the conversation the arguments describe. Exit code 0 only when every request
 /// completed.
 pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let script = match (&args.script, &args.prompt) {
-        (Some(path), _) => Script::load(path)?,
-        (None, Some(prompt)) => Script::single(prompt.clone()),
-        (None, None) => return Err("nothing to run: give a PROMPT or --script FILE".to_owned()),
+    let (script, chat) = match (&args.script, &args.prompt) {
+        (Some(path), _) => (Script::load(path)?, false),
+        (None, Some(prompt)) if prompt == "-" => (Script::default(), true),
+        (None, Some(prompt)) => (Script::single(prompt.clone()), false),
+        (None, None) => {
+            return Err(
+                "nothing to run: give a PROMPT, - to chat over standard input, or --script FILE"
+                    .to_owned(),
+            );
+        }
     };
     let config = config(&args)?;
     let key = match (
@@ -63,6 +69,8 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
         };
         options.recorder = Some(record::recorder(path, &header, args.record_max_bytes)?);
     }
+    // A socket ahead of the first request: preconnected, and prewarmed with the model
+    // and instructions (the prefix every turn shares) so the first request chains to it.
     let preconnect = args.transport != TransportChoice::Http && !args.no_preconnect;
     let mut printer = Printer::stdout(args.json);
     let base_url = args.base_url.clone();
@@ -70,14 +78,32 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
         let client = Client::new(runtime, options).map_err(|e| e.to_string())?;
         if preconnect {
             client.preconnect();
+            client.prewarm(fields.clone(), Vec::new());
         }
-        Ok::<_, String>(conversation::run(&client, &fields, &script.turns, &mut printer).await)
+        let history = TurnHistory::Continue;
+        let outcome = if chat {
+            conversation::run(&client, &fields, history, chat_turns(), &mut printer).await
+        } else {
+            conversation::run(&client, &fields, history, script.turns, &mut printer).await
+        };
+        Ok::<_, String>(outcome)
     })??;
     if let Some((_, error)) = outcome.failed.first() {
         eprintln!("turnwire: {}", hint(error, &base_url));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The chat's turns: one per line of standard input (blank lines skipped), each read
+/// only when the previous turn has ended; the chat ends with the input.
+fn chat_turns() -> impl Iterator<Item = Vec<String>> {
+    std::io::stdin()
+        .lines()
+        .map_while(Result::ok)
+        .map(|line| line.trim().to_owned())
+        .filter(|line| !line.is_empty())
+        .map(|line| vec![line])
 }
 
 /// The longest key file read; keys are far shorter.
