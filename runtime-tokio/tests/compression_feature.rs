@@ -13,13 +13,13 @@ fn compressing_client() -> Result<turnwire_tokio::Client, BuildError> {
 
 #[cfg(feature = "zstd")]
 #[tokio::test(flavor = "current_thread")]
-async fn a_compressing_client_builds_with_zstd() {
+async fn request_compression_builds_with_zstd() {
     assert!(compressing_client().is_ok());
 }
 
 #[cfg(not(feature = "zstd"))]
 #[tokio::test(flavor = "current_thread")]
-async fn a_compressing_client_is_refused_without_zstd() {
+async fn request_compression_is_refused_without_zstd() {
     let error = compressing_client().expect_err("refused when built");
     assert_eq!(error, BuildError::CompressionUnavailable);
     let message = error.to_string();
