@@ -515,7 +515,6 @@ impl Actor {
                     self.deliver(request, Err(Error::Response(error)), true);
                 }
                 Output::Telemetry(record) => self.record(record),
-                _ => {}
             }
         }
         self.source = None;

@@ -802,11 +802,6 @@ impl Simulator {
                     record,
                 });
             }
-            other => {
-                if self.halted.is_none() {
-                    self.halted = Some(format!("unknown output {other:?}"));
-                }
-            }
         }
     }
 
