@@ -380,7 +380,7 @@ impl Actor {
                 mut events,
             } => {
                 let Some(&turn_id) = self.turns.get(&turn) else {
-                    let _ = events.try_send(Err(Error::Usage(UsageError::UnknownTurn(TurnId(0)))));
+                    let _ = events.try_send(Err(Error::TurnNotStarted));
                     return;
                 };
                 let input = Input::StartRequest {

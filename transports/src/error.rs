@@ -19,6 +19,10 @@ pub enum Error {
     /// The TLS settings are unusable (for example a malformed root certificate).
     #[error("TLS settings: {0}")]
     Tls(String),
+    /// The stream's turn was never started: the session refused to start it (the
+    /// refusal is logged), so no request can run in it.
+    #[error("the turn was not started, so it cannot run a request")]
+    TurnNotStarted,
     /// The client's background task is gone.
     #[error("the client has shut down")]
     Shutdown,

@@ -25,20 +25,39 @@ pub(crate) async fn run(
     mut inputs: mpsc::Sender<Input>,
 ) {
     let conn = open.conn;
-    if let Err(message) = exchange(runtime.as_ref(), &connector, open, &mut inputs).await
-        && !message.is_empty()
+    if let Err(Stop::Failed(message)) =
+        exchange(runtime.as_ref(), &connector, open, &mut inputs).await
     {
         let _ = inputs.send(Input::TransportError { conn, message }).await;
     }
 }
 
-/// An empty error means the session is gone and nothing needs reporting.
+/// Why an exchange ended before the body did.
+enum Stop {
+    /// The exchange failed; the session hears why as a transport error.
+    Failed(String),
+    /// The session dropped the connection's input channel: nobody listens any more,
+    /// so nothing is reported.
+    SessionGone,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Failed(message)
+    }
+}
+
+/// Reports `input` to the session, or stops the exchange when the session is gone.
+async fn report(inputs: &mut mpsc::Sender<Input>, input: Input) -> Result<(), Stop> {
+    inputs.send(input).await.map_err(|_| Stop::SessionGone)
+}
+
 async fn exchange(
     runtime: &dyn Runtime,
     connector: &Connector,
     open: HttpOpen,
     inputs: &mut mpsc::Sender<Input>,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let conn = open.conn;
     let (mut parts, body) = open.request.into_parts();
     let endpoint = Endpoint::of(&parts.uri).map_err(|e| e.to_string())?;
@@ -53,8 +72,7 @@ async fn exchange(
     let mut stream = match connector.open(runtime, &endpoint).await {
         Ok(stream) => stream,
         Err(err) => {
-            let input = err.into_input(conn);
-            return inputs.send(input).await.map_err(|_| String::new());
+            return report(inputs, err.into_input(conn)).await;
         }
     };
     stream
@@ -91,7 +109,7 @@ async fn exchange(
                 // A part kind this driver does not know yet cannot be reported.
                 _ => continue,
             };
-            inputs.send(input).await.map_err(|_| String::new())?;
+            report(inputs, input).await?;
         }
         decoded.map_err(|e| e.to_string())?;
         if decoder.is_done() || n == 0 {
