@@ -27,7 +27,7 @@
 //! [`http1`] (the HTTP/1.1 client codec: requests out, responses in), [`event`]
 //! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
 //! (turn state, rate limits), [`error`] (classification) and [`backoff`] (retry
-//! delays).
+//! delays). [`rng`] is the seeded generator backoff jitter is drawn from.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -41,6 +41,7 @@ pub mod http1;
 pub mod item;
 pub mod limits;
 pub mod request;
+pub mod rng;
 pub mod secret;
 mod serde_duration;
 pub mod session;
