@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use turnwire_protocol::{Config, RequestFields, ResponseError, WsProtocol};
+use turnwire_testkit::record::Header;
 use turnwire_transports::{
     ApiKey, Client, ClientOptions, Error, NoProxy, Proxy, TlsSettings, random_conversation_id,
     random_seed,
@@ -14,7 +15,7 @@ use turnwire_transports::{
 use crate::args::{RunArgs, TransportChoice, WsProtocolChoice};
 use crate::conversation;
 use crate::output::Printer;
-use crate::record::{self, Header};
+use crate::record;
 use crate::script::Script;
 
 const OPENAI: &str = "https://api.openai.com/v1";
@@ -56,7 +57,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
     options.tls = trust(&args, env)?;
     if let Some(path) = &args.record {
         let header = Header {
-            turnwire_record: 1,
+            turnwire_record: turnwire_testkit::record::VERSION,
             config,
             conversation_id,
             seed,
