@@ -83,7 +83,10 @@ fn output_events_are_exactly_items_text_reasoning_and_tool_input() {
             false,
         ),
         (ResponseEvent::ModelsEtag { etag: text("e") }, false),
-        (ResponseEvent::ServerReasoningIncluded { included: true }, false),
+        (
+            ResponseEvent::ServerReasoningIncluded { included: true },
+            false,
+        ),
         (
             ResponseEvent::Reconnecting {
                 attempt: 1,

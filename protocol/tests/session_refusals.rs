@@ -136,9 +136,11 @@ fn an_input_the_connection_cannot_have_yet_is_refused_without_moving_the_clock()
         conn,
         data: bytes::Bytes::from_static(b"data: {}\n\n"),
     };
-    assert_refused_without_change(&mut session, input, |e| {
-        matches!(e, UsageError::UnexpectedInput { conn: c, .. } if *c == conn)
-    });
+    assert_refused_without_change(
+        &mut session,
+        input,
+        |e| matches!(e, UsageError::UnexpectedInput { conn: c, .. } if *c == conn),
+    );
 }
 
 #[test]

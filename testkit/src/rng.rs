@@ -76,5 +76,4 @@ mod tests {
             SplitMix64::fork(1, 2).next_u64()
         );
     }
-
 }

@@ -154,12 +154,7 @@ impl Serialize for ContentPart {
             ContentPart::SummaryText(p) => ("summary_text", p),
             ContentPart::ReasoningText(p) => ("reasoning_text", p),
         };
-        serialize_object(
-            s,
-            ty,
-            &[("text", Some(part.text.as_str()))],
-            &part.extras,
-        )
+        serialize_object(s, ty, &[("text", Some(part.text.as_str()))], &part.extras)
     }
 }
 
