@@ -6,6 +6,8 @@
 //!   against a sans-IO [`sim::FakeServer`] in virtual time, with a seeded fault schedule
 //!   ([`sim::FaultConfig`]), an auth source stand-in, an invariant checker, a printable
 //!   trace and a replayable input record;
+//! - [`record`]: the record format of a session's inputs, shared by the simulator and
+//!   `turnwire run --record` / `turnwire replay`;
 //! - [`wire`]: JSON builders for items and server events;
 //! - [`rng`]: the small seeded generator every random choice comes from.
 //!
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod loopback;
+pub mod record;
 pub mod rng;
 pub mod sim;
 pub mod wire;
