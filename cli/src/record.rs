@@ -127,7 +127,7 @@ pub(crate) fn replay(path: &Path, printer: &mut Printer) -> Result<bool, String>
     let mut all_completed = true;
     for entry in entries {
         let RecordedInput { now, input } = match entry.map_err(|e| e.to_string())? {
-            Entry::Input(recorded) => recorded,
+            Entry::Input(recorded) => *recorded,
             Entry::Stopped(why) => {
                 eprintln!("turnwire: the recording stopped here ({why}); the replay ends with it");
                 break;

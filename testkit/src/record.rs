@@ -153,8 +153,8 @@ pub fn encode(header: &Header, inputs: &[RecordedInput]) -> Result<String, Recor
 /// One line after the header.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    /// An input.
-    Input(RecordedInput),
+    /// An input (boxed: an input is large, a stop marker small).
+    Input(Box<RecordedInput>),
     /// Recording stopped here, for this reason; nothing follows.
     Stopped(String),
 }
@@ -208,12 +208,14 @@ impl<R: BufRead> Iterator for RecordReader<R> {
                 self.stopped = true;
                 return Some(Ok(Entry::Stopped(stopped)));
             }
-            return Some(serde_json::from_str(&line).map(Entry::Input).map_err(|e| {
-                RecordError::Line {
-                    line: self.line,
-                    message: e.to_string(),
-                }
-            }));
+            return Some(
+                serde_json::from_str(&line)
+                    .map(|i| Entry::Input(Box::new(i)))
+                    .map_err(|e| RecordError::Line {
+                        line: self.line,
+                        message: e.to_string(),
+                    }),
+            );
         }
     }
 }
@@ -240,7 +242,7 @@ pub fn read(reader: impl BufRead) -> Result<Record, RecordError> {
     };
     for entry in entries {
         match entry? {
-            Entry::Input(input) => record.inputs.push(input),
+            Entry::Input(input) => record.inputs.push(*input),
             Entry::Stopped(why) => record.stopped = Some(why),
         }
     }
