@@ -68,6 +68,9 @@ macro_rules! scenario_tests {
             s31_broken_websocket_responses_are_retried,
             s32_http_body_cut_mid_stream,
             s33_http_head_timeout,
+            s34_http_keep_alive,
+            s35_http_keep_alive_after_the_server_closed_it,
+            s36_http_connection_close_is_never_pooled,
         );
     };
     (@each $rt:expr; $($name:ident),* $(,)?) => {

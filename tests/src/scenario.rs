@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use turnwire_protocol::session::{Input, RequestInput, RequestSpec, TurnOptions};
 use turnwire_protocol::{Config, RequestFields, ResponseError, ResponseEvent};
-use turnwire_testkit::loopback::LoopbackServer;
+use turnwire_testkit::loopback::{LoopbackServer, ServerOptions};
 use turnwire_testkit::sim::{FakeServer, Recording};
 use turnwire_testkit::wire;
 use turnwire_transports::{
@@ -142,6 +142,8 @@ pub struct Scenario {
     pub auth: Auth,
     /// What the server answers (unscripted requests get the default model's reply).
     pub script: fn(&mut FakeServer),
+    /// Changes to the loopback server's defaults (its keep-alive rules, for example).
+    pub server: fn(&mut ServerOptions),
     /// What the caller does, in order.
     pub plan: Vec<Act>,
     /// Assertions over what happened.
@@ -294,6 +296,10 @@ pub struct Observed {
     pub requests: Vec<Outcome>,
     /// Refreshes the auth source was asked for.
     pub refreshes: usize,
+    /// TCP connections the server accepted.
+    pub accepted: u64,
+    /// Connections the server closed without notice, as its keep-alive rules asked.
+    pub idle_closes: u64,
 }
 
 impl Observed {
@@ -339,7 +345,10 @@ impl Observed {
 pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
     let mut script = FakeServer::new();
     (scenario.script)(&mut script);
-    let server = LoopbackServer::start(script).expect("the loopback server binds 127.0.0.1");
+    let mut server_options = ServerOptions::default();
+    (scenario.server)(&mut server_options);
+    let server = LoopbackServer::start_with(script, 0, false, server_options)
+        .expect("the loopback server binds 127.0.0.1");
     let base_url = server.base_url();
     let mut config = base_config(&base_url);
     (scenario.configure)(&mut config);
@@ -374,6 +383,8 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
         recording: server.recording(),
         requests,
         refreshes: refreshing.map_or(0, |a| a.refreshes()),
+        accepted: server.accepted_connections(),
+        idle_closes: server.idle_closes(),
     }
 }
 

@@ -43,6 +43,8 @@ where
     // Bytes read past the previous request: the start of a pipelined one.
     let mut buffer = Vec::new();
     let mut served: u32 = 0;
+    // The keep-alive rules close this connection when the next request arrives.
+    let mut drop_next = false;
     loop {
         let read = tokio::time::timeout(
             shared.options.head_timeout,
@@ -57,6 +59,11 @@ where
                 return error.send(&mut stream, &shared, conn, true).await;
             }
         };
+        if drop_next {
+            shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.close().await;
+            return;
+        }
         if head.is_websocket() {
             if head.method == http::Method::GET && is_responses(head.route()) {
                 let ws_scheme = if scheme == "https" { "wss" } else { "ws" };
@@ -100,6 +107,7 @@ where
                 .max_requests
                 .is_some_and(|max| served >= max.get());
         let silent_close = keep_alive.close_idle_after.contains(&number);
+        drop_next = keep_alive.drop_next_request_after.contains(&number);
         let finished = match (route(&head), &head.method) {
             (Route::Responses, &http::Method::POST) => {
                 let origin = format!("{scheme}://{authority}");
@@ -140,6 +148,9 @@ where
             }
         };
         if !finished || announce_close || silent_close {
+            if finished && silent_close && !announce_close {
+                shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+            }
             let _ = stream.close().await;
             return;
         }
@@ -251,8 +262,10 @@ async fn send_json<S: AsyncWrite + Unpin>(
     let _ = stream.flush().await;
 }
 
-/// Headers the server frames itself; a script's values for them are dropped.
-const FRAMING_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
+/// Headers the server frames itself; a script's values for them are dropped. A
+/// script's `connection` header is sent as given: a scenario can announce a close the
+/// server does not carry out, to show that a client never reuses such a connection.
+const FRAMING_HEADERS: [&str; 2] = ["content-length", "transfer-encoding"];
 
 /// Headers a response carries once: a later value replaces an earlier one (a
 /// scenario's `content-type` replaces the default instead of adding a second).
@@ -260,8 +273,8 @@ const SINGLE_HEADERS: [&str; 2] = ["content-type", "x-request-id"];
 
 /// A response head: the status line, `headers` (single-valued ones deduplicated,
 /// framing ones dropped), an `x-request-id` unless one is given, `framing` and
-/// `connection: close` when the connection ends after this response. Journals the
-/// head as sent.
+/// `connection: close` when the connection ends after this response (once, when the
+/// script already says it). Journals the head as sent.
 fn response_head(
     shared: &Shared,
     conn: ConnId,
@@ -288,7 +301,10 @@ fn response_head(
         let id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         sent.push(("x-request-id".into(), format!("req_{id:08}")));
     }
-    if close {
+    let announced = sent
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+    if close && !announced {
         sent.push(("connection".into(), "close".into()));
     }
     if let Some(journal) = &shared.options.journal {
@@ -373,6 +389,7 @@ where
         conn,
         request,
         compress: compressed,
+        reuse: true,
     };
     let emissions = shared.with_server(|server, now| server.on_open_http(now, &open));
     let mut head_sent = false;

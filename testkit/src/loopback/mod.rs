@@ -63,6 +63,11 @@ pub struct KeepAlive {
     /// that dies while idle, as when a real server's idle timeout races the client's
     /// next request.
     pub close_idle_after: Vec<u64>,
+    /// Server-wide HTTP response numbers after which the connection that carried the
+    /// response stays open, but the next request that arrives on it is closed
+    /// unanswered, unread and unrecorded: the race a client cannot see coming, when a
+    /// server's idle timeout fires as the request arrives.
+    pub drop_next_request_after: Vec<u64>,
 }
 
 /// Limits and switches of the socket shell (the replies come from the script).
@@ -113,6 +118,8 @@ pub(crate) struct Shared {
     refused: AtomicU64,
     /// HTTP responses started, server-wide (numbers the keep-alive rules refer to).
     http_responses: AtomicU64,
+    /// Connections the keep-alive rules closed without notice.
+    idle_closes: AtomicU64,
     /// The next `x-request-id` number.
     next_request_id: AtomicU64,
     options: ServerOptions,
@@ -203,6 +210,7 @@ impl LoopbackServer {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             http_responses: AtomicU64::new(0),
+            idle_closes: AtomicU64::new(0),
             next_request_id: AtomicU64::new(1),
             options,
         });
@@ -282,6 +290,13 @@ impl LoopbackServer {
     /// HTTP responses the server has started (every route, errors included).
     pub fn http_responses(&self) -> u64 {
         self.shared.http_responses.load(Ordering::Relaxed)
+    }
+
+    /// Connections the server closed without notice as [`KeepAlive::close_idle_after`]
+    /// and [`KeepAlive::drop_next_request_after`] asked (the ones `max_requests`
+    /// announces are not counted).
+    pub fn idle_closes(&self) -> u64 {
+        self.shared.idle_closes.load(Ordering::Relaxed)
     }
 
     /// Waits until at most `n` connections are open, or `timeout` passes. Returns
