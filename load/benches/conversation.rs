@@ -558,8 +558,6 @@ impl Summary {
     fn print(&self, harnesses: &[Harness], bytes: &BTreeMap<&'static str, (usize, usize)>) {
         println!();
         println!("== conversation summary (WebSocket, loopback, server in its own process) ==");
-        println!();
-        println!("time to first event of turn 2, µs (wall / client CPU)");
         let groups = [
             ("turn2_first_event", FIRST_EVENT_SAMPLES, 1e6, "µs"),
             ("conversation_50_turns", CONVERSATION_SAMPLES, 1e3, "ms"),
