@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod body_batch;
 mod client;
 mod connect;
 mod delivery;
