@@ -152,7 +152,11 @@ impl ServerProcess {
             base_url: String::new(),
         };
         server.base_url = server.read_line();
-        assert!(server.base_url.starts_with("http://"), "{}", server.base_url);
+        assert!(
+            server.base_url.starts_with("http://"),
+            "{}",
+            server.base_url
+        );
         server
     }
 
@@ -435,7 +439,11 @@ fn count_request_bytes(
             };
             assert_eq!(*kind, expected, "request {} of {mode:?}", i + 1);
         }
-        let expected_sockets = if mode == Mode::Reused { 1 } else { TURNS as u64 };
+        let expected_sockets = if mode == Mode::Reused {
+            1
+        } else {
+            TURNS as u64
+        };
         assert_eq!(sockets, expected_sockets, "sockets opened by {mode:?}");
         let bytes: usize = sent.iter().map(|(_, bytes)| bytes).sum();
         let last = sent.last().map_or(0, |(_, bytes)| *bytes);
@@ -468,8 +476,7 @@ fn turn2_first_event(
                 b.iter_custom(|iters| {
                     let mut total = Timing::default();
                     for _ in 0..iters {
-                        let mut conversation =
-                            Conversation::new(harness.runtime(), base_url, mode);
+                        let mut conversation = Conversation::new(harness.runtime(), base_url, mode);
                         total += harness.block_on(async {
                             conversation.turn().await;
                             conversation.turn().await
@@ -505,8 +512,7 @@ fn conversation(
                 b.iter_custom(|iters| {
                     let mut total = Timing::default();
                     for _ in 0..iters {
-                        let mut conversation =
-                            Conversation::new(harness.runtime(), base_url, mode);
+                        let mut conversation = Conversation::new(harness.runtime(), base_url, mode);
                         let stopwatch = Stopwatch::start();
                         harness.block_on(async {
                             for _ in 0..TURNS {
@@ -574,9 +580,11 @@ impl Summary {
                 let cpu = |t: &Timing| t.cpu;
                 let (rw, nw) = (get(Mode::Reused, wall), get(Mode::NewSocket, wall));
                 let (rc, nc) = (get(Mode::Reused, cpu), get(Mode::NewSocket, cpu));
-                let show = |v: Option<f64>| v.map_or("-".to_owned(), |s| format!("{:.1}", s * scale));
+                let show =
+                    |v: Option<f64>| v.map_or("-".to_owned(), |s| format!("{:.1}", s * scale));
                 let ratio = |n: Option<f64>, r: Option<f64>| {
-                    n.zip(r).map_or("-".to_owned(), |(n, r)| format!("{:.2}×", n / r))
+                    n.zip(r)
+                        .map_or("-".to_owned(), |(n, r)| format!("{:.2}×", n / r))
                 };
                 println!(
                     "  {rt:<6} reused {} / {}   new {} / {}   ratio {} wall, {} CPU",

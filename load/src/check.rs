@@ -213,7 +213,10 @@ mod tests {
         assert!(twice.verdict().is_err());
         let mut merged = good(7);
         merged.deltas = 1;
-        assert!(merged.verdict().is_err(), "the right text in too few deltas");
+        assert!(
+            merged.verdict().is_err(),
+            "the right text in too few deltas"
+        );
     }
 
     #[test]

@@ -134,7 +134,8 @@ async fn measure(
         if let Ok(client) = client {
             client.preconnect();
             let turn = client.new_turn(TurnOptions::default());
-            let (log, _) = session::request(runtime.as_ref(), &turn, "warm up".into(), plan.deltas).await;
+            let (log, _) =
+                session::request(runtime.as_ref(), &turn, "warm up".into(), plan.deltas).await;
             if let Err(why) = log.verdict() {
                 problems.push(format!("warm-up: {why}"));
             }
@@ -189,7 +190,12 @@ async fn measure(
             let deltas = plan.deltas;
             async move {
                 let text = format!("idle session {i}: one request");
-                (i, session::request(runtime.as_ref(), turn, text, deltas).await.0)
+                (
+                    i,
+                    session::request(runtime.as_ref(), turn, text, deltas)
+                        .await
+                        .0,
+                )
             }
         })
         .collect();

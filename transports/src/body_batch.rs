@@ -79,7 +79,11 @@ mod tests {
         let wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
             6\r\nevent1\r\n6\r\nevent2\r\n6\r\nevent3\r\n0\r\n\r\n";
         let mut parts = decode(wire);
-        assert_eq!(data(&parts).len(), 3, "the decoder gives one part per chunk");
+        assert_eq!(
+            data(&parts).len(),
+            3,
+            "the decoder gives one part per chunk"
+        );
         join_data(&mut parts);
         assert_eq!(parts.len(), 3, "{parts:?}");
         assert!(matches!(&parts[0], Part::Head(head) if head.status == 200));
@@ -101,7 +105,13 @@ mod tests {
     #[test]
     fn runs_apart_stay_apart_in_order() {
         let piece = |s: &'static [u8]| Part::Data(Bytes::from_static(s));
-        let mut parts = vec![piece(b"a"), piece(b"b"), Part::End, piece(b"c"), piece(b"d")];
+        let mut parts = vec![
+            piece(b"a"),
+            piece(b"b"),
+            Part::End,
+            piece(b"c"),
+            piece(b"d"),
+        ];
         join_data(&mut parts);
         assert_eq!(parts, vec![piece(b"ab"), Part::End, piece(b"cd")]);
         let mut empty = Vec::new();
