@@ -2,8 +2,11 @@
 //! request written on a pooled connection that fails before any byte of the response
 //! arrived was most likely refused by a server that closed the connection while it sat
 //! idle, so it is sent again at once on a new connection, once per request, without
-//! backoff, budget or `Reconnecting`.
+//! backoff, budget or `Reconnecting`. It is reported like the WebSocket's free
+//! retries, as [`Telemetry::FreeRetry`] with
+//! [`FreeRetryReason::StalePooledConnection`].
 
+use super::output::{FreeRetryReason, Telemetry};
 use super::request::Phase;
 use super::retry::FailureLayer;
 use super::{RequestId, Session};
@@ -51,6 +54,10 @@ impl Session {
                 req.phase = Phase::Backoff { until: now };
                 let outcome = format!("stale pooled connection, sent again: {message}");
                 self.attempt_ended(now, id, &outcome);
+                self.telemetry(Telemetry::FreeRetry {
+                    request: id,
+                    reason: FreeRetryReason::StalePooledConnection,
+                });
                 self.start_attempt(now, id);
             }
             StaleAction::Fail(layer) => {
