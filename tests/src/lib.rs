@@ -68,9 +68,11 @@ macro_rules! scenario_tests {
             s31_broken_websocket_responses_are_retried,
             s32_http_body_cut_mid_stream,
             s33_http_head_timeout,
-            s34_http_keep_alive,
-            s35_http_keep_alive_after_the_server_closed_it,
-            s36_http_connection_close_is_never_pooled,
+            s28_http_keep_alive,
+            s28_http_keep_alive_after_the_server_closed_it,
+            s28_http_connection_close_is_never_pooled,
+            s28_http_body_left_open_is_not_pooled,
+            s28_http_long_tail_after_the_terminal_event_is_not_pooled,
         );
     };
     (@each $rt:expr; $($name:ident),* $(,)?) => {
