@@ -9,8 +9,8 @@ use turnwire_protocol::config::Config;
 use turnwire_protocol::event::ResponseEvent;
 use turnwire_protocol::request::RequestFields;
 use turnwire_protocol::session::{
-    CloseReason, ConnId, Input, Output, RequestId, RequestInput, RequestSpec, Session,
-    SessionParams, TurnId, TurnOptions,
+    CloseReason, ConnId, FreeRetryReason, Input, Output, RequestId, RequestInput, RequestSpec,
+    Session, SessionParams, Telemetry, TurnId, TurnOptions,
 };
 use turnwire_protocol::time::{Instant, Now, UnixTime};
 use turnwire_testkit::sim::sim_config;
@@ -91,6 +91,17 @@ impl Harness {
             .iter()
             .filter_map(|o| match o {
                 Output::OpenHttp(open) => Some(open.reuse),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The reasons of every `FreeRetry` record, in order.
+    fn free_retries(&self) -> Vec<FreeRetryReason> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Telemetry(Telemetry::FreeRetry { reason, .. }) => Some(*reason),
                 _ => None,
             })
             .collect()
@@ -308,6 +319,7 @@ fn a_stale_pooled_connection_is_resent_at_once_on_a_new_connection_once() {
     let second = h.last_conn();
     assert_ne!(first, second);
     assert_eq!(h.http_reuse_flags(), [true, false]);
+    assert_eq!(h.free_retries(), [FreeRetryReason::StalePooledConnection]);
     assert_eq!(h.session.poll_timeout(), Some(Instant::from_millis(15_000)));
     // A second stale report is an ordinary failure: retried with backoff in the
     // request layer when budget remains, and here (request_max_retries = 0) the end.
@@ -316,6 +328,11 @@ fn a_stale_pooled_connection_is_resent_at_once_on_a_new_connection_once() {
         message: "connection reset".into(),
     });
     assert_eq!(h.http_reuse_flags(), [true, false]);
+    assert_eq!(
+        h.free_retries(),
+        [FreeRetryReason::StalePooledConnection],
+        "once per request"
+    );
     assert!(
         h.outputs.iter().any(|o| matches!(o, Output::Failed { .. })),
         "{:?}",

@@ -1564,6 +1564,7 @@ fn scenario_28_http_keep_alive() {
     }
     assert_eq!(reuse.recording().posts(), 3);
     assert_eq!(reuse.http_connections(), 1, "one TCP connection");
+    assert_eq!(free_retries(&reuse), []);
     assert_clean(&mut reuse);
 
     let mut closing = sim(config.clone());
@@ -1577,6 +1578,13 @@ fn scenario_28_http_keep_alive() {
     }
     assert_eq!(closing.recording().posts(), 3, "each request answered once");
     assert_eq!(closing.http_connections(), 3);
+    // The connection closed after the first response is never tried; the one closed
+    // as the third request arrived costs that request its free resend, nothing more.
+    assert_eq!(
+        free_retries(&closing),
+        [turnwire_protocol::session::FreeRetryReason::StalePooledConnection]
+    );
+    assert_eq!(retries_scheduled(&closing), 0, "no budget spent");
     assert_clean(&mut closing);
 
     let mut close_header = sim(config);
@@ -1595,6 +1603,11 @@ fn scenario_28_http_keep_alive() {
         close_header.http_connections(),
         2,
         "the closing one was not pooled"
+    );
+    assert_eq!(
+        free_retries(&close_header),
+        [],
+        "never sent on the closing one"
     );
     assert_clean(&mut close_header);
 }

@@ -70,6 +70,8 @@ macro_rules! scenario_tests {
             s28_http_keep_alive,
             s28_http_keep_alive_after_the_server_closed_it,
             s28_http_connection_close_is_never_pooled,
+            s28_http_body_left_open_is_not_pooled,
+            s28_http_long_tail_after_the_terminal_event_is_not_pooled,
             // Beyond section 14's list.
             x_websocket_idle_timeout_and_pings,
             x_handshake_headers_become_events,

@@ -23,6 +23,7 @@ use crate::scenario::{
     Act, Auth, CONVERSATION_ID, MODEL, Observed, Scenario, TOKEN, append, replace,
 };
 
+mod keep_alive;
 mod rev2;
 
 /// Every scenario, in order.
@@ -53,11 +54,7 @@ pub fn all() -> Vec<Scenario> {
         s21_usage_limit(),
     ];
     all.extend(rev2::all());
-    all.extend([
-        s28_http_keep_alive(),
-        s28_http_keep_alive_after_the_server_closed_it(),
-        s28_http_connection_close_is_never_pooled(),
-    ]);
+    all.extend(keep_alive::all());
     all.extend([
         x_websocket_idle_timeout_and_pings(),
         x_handshake_headers_become_events(),
@@ -1677,92 +1674,5 @@ fn x_http_body_cut_mid_stream() -> Scenario {
             assert_eq!(o.recording.posts(), 2);
         },
         ..scenario("x_http_body_cut_mid_stream")
-    }
-}
-
-// PROTOCOL.md 14, scenario 28 (rev 2), first part: three requests over HTTP in one
-// session travel on one TCP connection.
-fn s28_http_keep_alive() -> Scenario {
-    Scenario {
-        plan: vec![
-            Act::NewTurn,
-            Act::say("a"),
-            Act::say("b"),
-            Act::NewTurn,
-            Act::say("c"),
-        ],
-        check: |o| {
-            for i in 0..3 {
-                assert_completed(o, i);
-            }
-            let rec = &o.recording;
-            assert_eq!(rec.posts(), 3);
-            assert_eq!(
-                o.accepted_connections, 1,
-                "one TCP connection for three requests"
-            );
-            let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
-            assert_eq!(conns, [conns[0]; 3], "every POST on the same connection");
-        },
-        ..scenario("s28_http_keep_alive")
-    }
-}
-
-// Scenario 28, second part: the server closes the idle connection between requests,
-// once right after a response and once as the next request arrives on it (the race a
-// client cannot see coming): the next request opens a new connection with no
-// `Reconnecting` and no budget spent (both retry budgets are zero here).
-fn s28_http_keep_alive_after_the_server_closed_it() -> Scenario {
-    Scenario {
-        configure: |c| c.stream_max_retries = 0,
-        // The first response's connection is closed once it ended; the second one's is
-        // kept, and closed when the third request arrives on it.
-        server: |o| {
-            o.keep_alive.close_idle_after = vec![1];
-            o.keep_alive.drop_next_request_after = vec![2];
-        },
-        plan: vec![Act::NewTurn, Act::say("a"), Act::say("b"), Act::say("c")],
-        check: |o| {
-            for i in 0..3 {
-                assert_completed(o, i);
-                assert_eq!(o.request(i).reconnects(), [], "request {i}");
-            }
-            let rec = &o.recording;
-            assert_eq!(
-                rec.posts(),
-                3,
-                "the dropped request was answered once, later"
-            );
-            assert_eq!(o.idle_closes, 2);
-            assert_eq!(o.accepted_connections, 3);
-            let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
-            assert_ne!(conns[0], conns[1]);
-            assert_ne!(conns[1], conns[2]);
-        },
-        ..scenario("s28_http_keep_alive_after_the_server_closed_it")
-    }
-}
-
-// Scenario 28, third part: a response with `Connection: close` is never pooled. The
-// loopback server keeps the connection open anyway, so only the client's refusal to
-// reuse it makes the second request open a new connection.
-fn s28_http_connection_close_is_never_pooled() -> Scenario {
-    Scenario {
-        script: |s| s.push_http(Reply::model().header("connection", "close")),
-        plan: vec![Act::NewTurn, Act::say("a"), Act::say("b"), Act::say("c")],
-        check: |o| {
-            for i in 0..3 {
-                assert_completed(o, i);
-            }
-            let rec = &o.recording;
-            assert_eq!(
-                o.accepted_connections, 2,
-                "the closing response's connection was not reused"
-            );
-            let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
-            assert_ne!(conns[0], conns[1]);
-            assert_eq!(conns[1], conns[2], "the next one was pooled");
-        },
-        ..scenario("s28_http_connection_close_is_never_pooled")
     }
 }

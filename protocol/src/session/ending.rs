@@ -350,6 +350,10 @@ impl Session {
             FreeRetry::StalePooled => {
                 // Over HTTP, on a new connection (3.3).
                 req.stale_resent = true;
+                self.telemetry(Telemetry::FreeRetry {
+                    request: id,
+                    reason: FreeRetryReason::StalePooledConnection,
+                });
                 return self.start_attempt(now, id);
             }
             FreeRetry::ChainLost => {

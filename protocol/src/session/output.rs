@@ -163,6 +163,9 @@ pub enum FreeRetryReason {
     StaleSocket,
     /// The server no longer held the response chain (`previous_response_not_found`, 6).
     ChainLost,
+    /// An HTTP connection reused from the keep-alive pool failed before any byte of
+    /// the response arrived: the server closed it while it sat idle (3.3).
+    StalePooledConnection,
 }
 
 /// A record for metrics and logs; never needed for correctness.

@@ -2,8 +2,9 @@
 //! request written on a pooled connection that fails before any byte of the response
 //! arrived was most likely refused by a server that closed the connection while it sat
 //! idle, so it is sent again at once on a new connection, once per request, without
-//! backoff, budget or `Reconnecting`. The rule itself is [`super::retry::decide`]'s;
-//! this only tells it what happened.
+//! backoff, budget or `Reconnecting`, and reported like the WebSocket's free retries
+//! as `Telemetry::FreeRetry` with `FreeRetryReason::StalePooledConnection`. The rule
+//! itself is [`super::retry::decide`]'s; this only tells it what happened.
 
 use super::retry::{Cause, Layer, Reused};
 use super::{RequestId, Session};
