@@ -5,7 +5,7 @@
 //! requests, wait for the client to have seen something), and a check over what was
 //! [`Observed`]: the server's [`Recording`] and the caller's event transcript of every
 //! request. [`play`] runs one on a runtime; the same scenario runs unchanged on tokio
-//! and smol.
+//! and smol over real sockets, and in virtual time over in-memory ones.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,13 +17,14 @@ use turnwire_protocol::session::{Input, RequestInput, RequestSpec, TurnOptions};
 use turnwire_protocol::{Config, RequestFields, ResponseError, ResponseEvent};
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{FakeServer, Recording};
+use turnwire_testkit::vruntime::VirtualServer;
 use turnwire_testkit::wire;
 use turnwire_transports::{
     ApiKey, AuthProvider, Client, ClientOptions, Error, InputRecorder, ResponseStream, Runtime,
 };
 
 use crate::auth::RefreshingAuth;
-use crate::harness::{Harness, Rt, within};
+use crate::harness::{Harness, Rt, eventually, within};
 
 /// The model every scenario asks for.
 pub const MODEL: &str = "gpt-conformance";
@@ -332,14 +333,17 @@ impl Observed {
     }
 }
 
-/// Plays `scenario` on a fresh `rt` runtime against a fresh loopback server: builds
-/// the client, carries out the plan, drops every turn, stream and the client, waits
-/// until the server has no connection open (a generous bound; the wait wakes on every
-/// close), and returns what happened. Does not run the check.
+/// Plays `scenario` on a fresh `rt` runtime against a fresh scripted server (a
+/// loopback server on real sockets; on [`Rt::Virtual`], a server on the virtual
+/// runtime's in-memory network): builds the client, carries out the plan, drops every
+/// turn, stream and the client, waits until the server has no connection open (a
+/// generous bound; the wait wakes on every close), and returns what happened. Does not
+/// run the check.
 pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
     let mut script = FakeServer::new();
     (scenario.script)(&mut script);
-    let server = LoopbackServer::start(script).expect("the loopback server binds 127.0.0.1");
+    let harness = Harness::new(rt);
+    let server = Server::start(&harness, script);
     let base_url = server.base_url();
     let mut config = base_config(&base_url);
     (scenario.configure)(&mut config);
@@ -357,23 +361,75 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
     options.auth = auth;
     options.recorder = Some(recorder);
 
-    let harness = Harness::new(rt);
     let runtime = harness.runtime();
     let requests = harness.block_on(run_plan(runtime, options, &scenario.plan, inputs));
     let requests = requests.unwrap_or_else(|e| panic!("{} on {rt:?}: {e}", scenario.name));
     assert!(
-        server.wait_for_open_connections_at_most(0, PATIENCE),
+        server.all_closed(&harness),
         "{} on {rt:?}: {} connections still open after the client was dropped",
         scenario.name,
         server.open_connections()
     );
+    let recording = server.recording();
     drop(harness);
     Observed {
         rt,
         base_url,
-        recording: server.recording(),
+        recording,
         requests,
         refreshes: refreshing.map_or(0, |a| a.refreshes()),
+    }
+}
+
+/// The server a scenario plays against.
+enum Server {
+    Loopback(LoopbackServer),
+    Virtual(VirtualServer),
+}
+
+impl Server {
+    /// A loopback server on real sockets, or one on the harness's virtual network.
+    fn start(harness: &Harness, script: FakeServer) -> Server {
+        match harness.virtual_runtime() {
+            Some(rt) => Server::Virtual(rt.serve(script)),
+            None => Server::Loopback(
+                LoopbackServer::start(script).expect("the loopback server binds 127.0.0.1"),
+            ),
+        }
+    }
+
+    fn base_url(&self) -> String {
+        match self {
+            Server::Loopback(server) => server.base_url(),
+            Server::Virtual(server) => server.base_url(),
+        }
+    }
+
+    fn recording(&self) -> Recording {
+        match self {
+            Server::Loopback(server) => server.recording(),
+            Server::Virtual(server) => server.recording(),
+        }
+    }
+
+    fn open_connections(&self) -> usize {
+        match self {
+            Server::Loopback(server) => server.open_connections(),
+            Server::Virtual(server) => server.open_connections(),
+        }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until no connection is open; whether none is.
+    fn all_closed(&self, harness: &Harness) -> bool {
+        match self {
+            Server::Loopback(server) => server.wait_for_open_connections_at_most(0, PATIENCE),
+            Server::Virtual(server) => {
+                let runtime = harness.runtime();
+                harness.block_on(eventually(runtime.as_ref(), PATIENCE, || {
+                    server.open_connections() == 0
+                }))
+            }
+        }
     }
 }
 
