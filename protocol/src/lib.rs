@@ -27,7 +27,7 @@
 //! [`http1`] (the HTTP/1.1 client codec: requests out, responses in), [`event`]
 //! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
 //! (turn state, rate limits), [`error`] (classification) and [`backoff`] (retry
-//! delays).
+//! delays). [`pool`] is the keep-alive pool's policy for drivers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -40,6 +40,7 @@ pub mod headers;
 pub mod http1;
 pub mod item;
 pub mod limits;
+pub mod pool;
 pub mod request;
 pub mod secret;
 mod serde_duration;

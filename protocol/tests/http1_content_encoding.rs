@@ -6,7 +6,8 @@
 use turnwire_protocol::item::ResponseItem;
 use turnwire_protocol::request::RequestFields;
 use turnwire_protocol::session::{
-    ConnId, Input, Output, RequestInput, RequestSpec, Session, SessionParams, TurnOptions,
+    CloseReason, ConnId, Input, Output, RequestInput, RequestSpec, Session, SessionParams,
+    TurnOptions,
 };
 use turnwire_protocol::{Config, Credentials, Instant, Now, ResponseError, UnixTime};
 
@@ -74,10 +75,11 @@ fn a_compressed_response_fails_once_naming_the_encoding() {
         "the message names the encoding"
     );
     assert!(
-        outputs
-            .iter()
-            .any(|o| matches!(o, Output::Close { conn: c } if *c == conn)),
-        "the connection is closed: {outputs:?}"
+        outputs.iter().any(|o| matches!(
+            o,
+            Output::Close { conn: c, reason: CloseReason::Abandoned } if *c == conn
+        )),
+        "the connection is abandoned: {outputs:?}"
     );
     assert!(
         !outputs.iter().any(|o| matches!(o, Output::OpenHttp(_))),

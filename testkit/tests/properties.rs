@@ -718,6 +718,7 @@ fn arbitrary_input() -> impl Strategy<Value = Input> {
         1 => conn.clone().prop_map(|conn| Input::WsActivity { conn }),
         1 => (conn.clone(), proptest::option::of(any::<u16>()), "[ -~]{0,8}").prop_map(|(conn, code, reason)| Input::WsClosed { conn, code, reason }),
         1 => (conn.clone(), "[ -~]{0,8}").prop_map(|(conn, message)| Input::TransportError { conn, message }),
+        1 => (conn.clone(), "[ -~]{0,8}").prop_map(|(conn, message)| Input::HttpStale { conn, message }),
         1 => (conn, "[ -~]{0,8}").prop_map(|(conn, message)| Input::SendFailed { conn, message }),
         1 => Just(Input::AuthRefreshed { credentials: turnwire_protocol::Credentials::bearer("t2") }),
         1 => Just(Input::AuthRefreshFailed { message: "no".into() }),

@@ -1451,3 +1451,58 @@ fn scenario_30_any_http_answer_resets_the_count() {
     assert_eq!(sim.recording().posts(), 0);
     assert_clean(&mut sim);
 }
+
+// 28 (rev 2). HTTP keep-alive: three requests over HTTP in one session travel on one
+// TCP connection; when the server ends the idle connection (after a response, or as
+// the next request arrives on it) the next request goes on a new one with no
+// `Reconnecting` and no budget spent; a `Connection: close` response is never pooled.
+#[test]
+fn scenario_28_http_keep_alive() {
+    let mut config = http_config();
+    config.stream_max_retries = 0;
+
+    let mut reuse = sim(config.clone());
+    let turn = reuse.start_turn();
+    for text in ["a", "b", "c"] {
+        assert!(
+            reuse
+                .run_request(turn, append(vec![user(text)]))
+                .is_completed()
+        );
+    }
+    assert_eq!(reuse.recording().posts(), 3);
+    assert_eq!(reuse.http_connections(), 1, "one TCP connection");
+    assert_clean(&mut reuse);
+
+    let mut closing = sim(config.clone());
+    closing.server_mut().keep_alive.close_after_post(0);
+    closing.server_mut().keep_alive.drop_reused_requests(1);
+    let turn = closing.start_turn();
+    for text in ["a", "b", "c"] {
+        let outcome = closing.run_request(turn, append(vec![user(text)]));
+        assert!(outcome.is_completed(), "{outcome:?}");
+        assert_eq!(outcome.reconnects(), [], "no Reconnecting");
+    }
+    assert_eq!(closing.recording().posts(), 3, "each request answered once");
+    assert_eq!(closing.http_connections(), 3);
+    assert_clean(&mut closing);
+
+    let mut close_header = sim(config);
+    close_header
+        .server_mut()
+        .push_http(Reply::model().header("connection", "close"));
+    let turn = close_header.start_turn();
+    for text in ["a", "b", "c"] {
+        assert!(
+            close_header
+                .run_request(turn, append(vec![user(text)]))
+                .is_completed()
+        );
+    }
+    assert_eq!(
+        close_header.http_connections(),
+        2,
+        "the closing one was not pooled"
+    );
+    assert_clean(&mut close_header);
+}

@@ -358,6 +358,7 @@ fn keep_alive_rules_close_after_n_requests_or_silently_after_a_chosen_response()
         keep_alive: KeepAlive {
             max_requests: NonZeroU32::new(2),
             close_idle_after: vec![3],
+            ..KeepAlive::default()
         },
         ..ServerOptions::default()
     };

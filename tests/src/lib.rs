@@ -3,9 +3,10 @@
 //! The conformance suite: PROTOCOL.md section 14 over real loopback sockets, written
 //! once and run on both runtimes.
 //!
-//! - [`table`]: scenarios 1–21, and more from sections 3, 5, 7, 9 and 11, as data ([`scenario::Scenario`]): configuration,
-//!   server script, what the caller does, and a check over the server's recording and
-//!   the caller's transcript;
+//! - [`table`]: scenarios 1–21, 23–27 and 30 (`sNN_…`), and more from sections 3, 5,
+//!   7, 9 and 11 (`x_…`), as data ([`scenario::Scenario`]): configuration, server
+//!   script, what the caller does, and a check over the server's recording, the
+//!   caller's transcript and the client's telemetry;
 //! - [`scenario`]: playing one against a [`LoopbackServer`](turnwire_testkit::loopback::LoopbackServer)
 //!   on a runtime;
 //! - [`harness`]: tokio, smol or the virtual runtime behind one interface
@@ -47,6 +48,7 @@ macro_rules! scenario_tests {
             s08_turn_state_over_http,
             s09_turn_state_over_websocket,
             s09_turn_state_after_a_reconnect,
+            s09_no_token_into_a_continuing_turn,
             s10_first_token_wins,
             s11_426_fallback,
             s12_budget_fallback,
@@ -59,18 +61,31 @@ macro_rules! scenario_tests {
             s19_terminal_without_eof,
             s20_connection_limit,
             s21_usage_limit,
-            s22_websocket_idle_timeout_and_pings,
-            s23_handshake_headers_become_events,
-            s24_identity_headers_on_both_transports,
-            s25_rate_limit_headers_over_http,
-            s26_turn_state_from_a_metadata_frame,
-            s27_websocket_401_refresh,
-            s28_handshake_retry_after,
-            s29_websocket_connect_timeout,
-            s30_should_retry_header_overrides_the_status,
-            s31_broken_websocket_responses_are_retried,
-            s32_http_body_cut_mid_stream,
-            s33_http_head_timeout,
+            // Revision 2 (table::rev2).
+            s23_one_socket_per_session,
+            s24_stale_reused_socket,
+            s25_keepalive_drops_a_silent_socket,
+            s25_answered_pings_keep_the_socket,
+            s26_prewarm,
+            s26_prewarm_426_falls_back_at_once,
+            s27_previous_response_lost,
+            s30_unreachable_websocket,
+            s28_http_keep_alive,
+            s28_http_keep_alive_after_the_server_closed_it,
+            s28_http_connection_close_is_never_pooled,
+            // Beyond section 14's list.
+            x_websocket_idle_timeout_and_pings,
+            x_handshake_headers_become_events,
+            x_identity_headers_on_both_transports,
+            x_rate_limit_headers_over_http,
+            x_turn_state_from_a_metadata_frame,
+            x_websocket_401_refresh,
+            x_handshake_retry_after,
+            x_websocket_connect_timeout,
+            x_should_retry_header_overrides_the_status,
+            x_broken_websocket_responses_are_retried,
+            x_http_body_cut_mid_stream,
+            x_http_head_timeout,
         );
     };
     (@each $rt:expr; $($name:ident),* $(,)?) => {

@@ -1,26 +1,31 @@
 //! What a scenario is, and how one is played against a loopback server on a runtime.
 //!
 //! A [`Scenario`] is data: how the client is configured, what the server is scripted
-//! to answer, what the caller does (a [`Act`] list: preconnect, start turns, run
-//! requests, wait for the client to have seen something), and a check over what was
-//! [`Observed`]: the server's [`Recording`] and the caller's event transcript of every
-//! request. [`play`] runs one on a runtime; the same scenario runs unchanged on tokio
-//! and smol over real sockets, and in virtual time over in-memory ones.
+//! to answer, what the caller does (a [`Act`] list: preconnect, prewarm, start turns,
+//! run requests, change the server's script between steps, wait for the client or the
+//! server to have seen something), and a check over what was [`Observed`]: the
+//! server's [`Recording`] and connection count, the caller's event transcript of every
+//! request, and the client's telemetry. [`play`] runs one on a runtime; the same
+//! scenario runs unchanged on tokio and smol over real sockets, and in virtual time
+//! over in-memory ones.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use serde_json::Value;
-use turnwire_protocol::session::{Input, RequestInput, RequestSpec, TurnOptions};
+use turnwire_protocol::session::{
+    Input, RequestInput, RequestSpec, Telemetry, TurnHistory, TurnOptions,
+};
 use turnwire_protocol::{Config, RequestFields, ResponseError, ResponseEvent};
-use turnwire_testkit::loopback::LoopbackServer;
+use turnwire_testkit::loopback::{LoopbackServer, ServerOptions};
 use turnwire_testkit::sim::{FakeServer, Recording};
 use turnwire_testkit::vruntime::VirtualServer;
 use turnwire_testkit::wire;
 use turnwire_transports::{
     ApiKey, AuthProvider, Client, ClientOptions, Error, InputRecorder, ResponseStream, Runtime,
+    TelemetryHook,
 };
 
 use crate::auth::RefreshingAuth;
@@ -59,8 +64,25 @@ pub enum Act {
     NewTurn,
     /// Like [`Act::NewTurn`], with these turn options (turn metadata).
     NewTurnWith(TurnOptions),
+    /// Ends the current turn (drops it): a healthy socket goes back to the session's
+    /// slot, where the keepalive pings it.
+    EndTurn,
+    /// `client.prewarm(fields(), input)`: hands the session the prompt prefix.
+    Prewarm(Vec<Value>),
     /// Runs one request in the current turn and collects its events to the end.
     Request(SpecFn),
+    /// Changes the server's script between two steps (a socket closed silently, a
+    /// peer that stops answering pings, chains the server forgets).
+    Server {
+        /// What changes, for the failure message.
+        what: &'static str,
+        /// The change.
+        change: fn(&mut FakeServer),
+    },
+    /// Waits until the server has at most this many connections open: the way to
+    /// let the client drop a socket it decided to drop on its own (a keepalive
+    /// timeout) before the next step. Woken by every close, so it is not a sleep.
+    AwaitOpenConnectionsAtMost(usize),
     /// Waits until the client's core has been fed an input that `matches` (one not
     /// consumed by an earlier wait): the way to let a server-side close or a
     /// preconnect refusal reach the client before the next step, without sleeping.
@@ -78,7 +100,11 @@ impl std::fmt::Debug for Act {
             Act::Preconnect => f.write_str("Preconnect"),
             Act::NewTurn => f.write_str("NewTurn"),
             Act::NewTurnWith(options) => write!(f, "NewTurnWith({options:?})"),
+            Act::EndTurn => f.write_str("EndTurn"),
+            Act::Prewarm(input) => write!(f, "Prewarm({} items)", input.len()),
             Act::Request(_) => f.write_str("Request"),
+            Act::Server { what, .. } => write!(f, "Server({what})"),
+            Act::AwaitOpenConnectionsAtMost(n) => write!(f, "AwaitOpenConnectionsAtMost({n})"),
             Act::AwaitInput { what, .. } => write!(f, "AwaitInput({what})"),
         }
     }
@@ -93,6 +119,24 @@ impl Act {
     /// A request built from the outcomes so far.
     pub fn request(spec: impl Fn(&[Outcome]) -> RequestSpec + Send + Sync + 'static) -> Act {
         Act::Request(Box::new(spec))
+    }
+
+    /// Ends the current turn (if any) and starts one that continues the conversation
+    /// (`TurnHistory::Continue`): its first request appends to everything so far.
+    pub fn continue_turn() -> Act {
+        Act::NewTurnWith(TurnOptions {
+            history: TurnHistory::Continue,
+            ..TurnOptions::default()
+        })
+    }
+
+    /// Waits until the client received a pong (any frame from an otherwise silent
+    /// server counts the same) on a WebSocket.
+    pub fn await_pong() -> Act {
+        Act::AwaitInput {
+            what: "a pong",
+            matches: |input| matches!(input, Input::WsActivity { .. }),
+        }
     }
 
     /// Waits until the client received the server's close of a WebSocket.
@@ -135,7 +179,8 @@ pub fn replace(items: Vec<Value>) -> RequestSpec {
 
 /// One PROTOCOL.md section 14 scenario. See the module documentation.
 pub struct Scenario {
-    /// The test name, `sNN_what_it_checks`.
+    /// The test name: `sNN_what_it_checks` for PROTOCOL.md section 14's scenario NN,
+    /// `x_what_it_checks` for a check of the specification beyond that list.
     pub name: &'static str,
     /// Changes to [`base_config`].
     pub configure: fn(&mut Config),
@@ -143,6 +188,8 @@ pub struct Scenario {
     pub auth: Auth,
     /// What the server answers (unscripted requests get the default model's reply).
     pub script: fn(&mut FakeServer),
+    /// Changes to the loopback server's defaults (its keep-alive rules, for example).
+    pub server: fn(&mut ServerOptions),
     /// What the caller does, in order.
     pub plan: Vec<Act>,
     /// Assertions over what happened.
@@ -295,6 +342,12 @@ pub struct Observed {
     pub requests: Vec<Outcome>,
     /// Refreshes the auth source was asked for.
     pub refreshes: usize,
+    /// TCP connections the server accepted (HTTP and WebSocket alike).
+    pub accepted_connections: u64,
+    /// Connections the server closed without notice, as its keep-alive rules asked.
+    pub idle_closes: u64,
+    /// The client's telemetry records, in order.
+    pub telemetry: Vec<Telemetry>,
 }
 
 impl Observed {
@@ -327,6 +380,25 @@ impl Observed {
             .unwrap_or_default()
     }
 
+    /// `FreeRetry` records of the client's telemetry, by reason, in order.
+    pub fn free_retries(&self) -> Vec<turnwire_protocol::session::FreeRetryReason> {
+        self.telemetry
+            .iter()
+            .filter_map(|t| match t {
+                Telemetry::FreeRetry { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Retries the client scheduled in any layer: budget spent.
+    pub fn retries_scheduled(&self) -> usize {
+        self.telemetry
+            .iter()
+            .filter(|t| matches!(t, Telemetry::RetryScheduled { .. }))
+            .count()
+    }
+
     /// The gap between the `i`th and `j`th `POST`s' arrival (server clock).
     pub fn post_gap(&self, i: usize, j: usize) -> Duration {
         self.recording.http[j].at - self.recording.http[i].at
@@ -342,8 +414,10 @@ impl Observed {
 pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
     let mut script = FakeServer::new();
     (scenario.script)(&mut script);
+    let mut server_options = ServerOptions::default();
+    (scenario.server)(&mut server_options);
     let harness = Harness::new(rt);
-    let server = Server::start(&harness, script);
+    let server = Server::start(&harness, script, server_options);
     let base_url = server.base_url();
     let mut config = base_config(&base_url);
     (scenario.configure)(&mut config);
@@ -357,12 +431,14 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
         None => Arc::new(ApiKey::new(TOKEN)),
     };
     let (recorder, inputs) = input_log();
+    let telemetry = Arc::new(Mutex::new(Vec::new()));
     let mut options = client_options(config);
     options.auth = auth;
     options.recorder = Some(recorder);
+    options.telemetry = Some(telemetry_log(telemetry.clone()));
 
     let runtime = harness.runtime();
-    let requests = harness.block_on(run_plan(runtime, options, &scenario.plan, inputs));
+    let requests = harness.block_on(run_plan(runtime, options, &scenario.plan, inputs, &server));
     let requests = requests.unwrap_or_else(|e| panic!("{} on {rt:?}: {e}", scenario.name));
     assert!(
         server.all_closed(&harness),
@@ -378,6 +454,9 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
         recording,
         requests,
         refreshes: refreshing.map_or(0, |a| a.refreshes()),
+        accepted_connections: server.accepted_connections(),
+        idle_closes: server.idle_closes(),
+        telemetry: std::mem::take(&mut *lock(&telemetry)),
     }
 }
 
@@ -389,11 +468,12 @@ enum Server {
 
 impl Server {
     /// A loopback server on real sockets, or one on the harness's virtual network.
-    fn start(harness: &Harness, script: FakeServer) -> Server {
+    fn start(harness: &Harness, script: FakeServer, options: ServerOptions) -> Server {
         match harness.virtual_runtime() {
-            Some(rt) => Server::Virtual(rt.serve(script)),
+            Some(rt) => Server::Virtual(rt.serve_with(script, options)),
             None => Server::Loopback(
-                LoopbackServer::start(script).expect("the loopback server binds 127.0.0.1"),
+                LoopbackServer::start_with(script, 0, false, options)
+                    .expect("the loopback server binds 127.0.0.1"),
             ),
         }
     }
@@ -412,6 +492,13 @@ impl Server {
         }
     }
 
+    fn with_script(&self, change: impl FnOnce(&mut FakeServer)) {
+        match self {
+            Server::Loopback(server) => server.with_script(change),
+            Server::Virtual(server) => server.with_script(change),
+        }
+    }
+
     fn open_connections(&self) -> usize {
         match self {
             Server::Loopback(server) => server.open_connections(),
@@ -419,17 +506,37 @@ impl Server {
         }
     }
 
-    /// Waits (at most [`PATIENCE`]) until no connection is open; whether none is.
-    fn all_closed(&self, harness: &Harness) -> bool {
+    fn accepted_connections(&self) -> u64 {
         match self {
-            Server::Loopback(server) => server.wait_for_open_connections_at_most(0, PATIENCE),
+            Server::Loopback(server) => server.accepted_connections(),
+            Server::Virtual(server) => server.accepted_connections(),
+        }
+    }
+
+    fn idle_closes(&self) -> u64 {
+        match self {
+            Server::Loopback(server) => server.idle_closes(),
+            Server::Virtual(server) => server.idle_closes(),
+        }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until at most `n` connections are open; whether
+    /// that happened. On real sockets a blocking wait on the server's condition
+    /// variable (the client's tasks run on the runtime's own threads meanwhile); in
+    /// virtual time a check after every step of the runtime.
+    async fn open_at_most(&self, runtime: &dyn Runtime, n: usize) -> bool {
+        match self {
+            Server::Loopback(server) => server.wait_for_open_connections_at_most(n, PATIENCE),
             Server::Virtual(server) => {
-                let runtime = harness.runtime();
-                harness.block_on(eventually(runtime.as_ref(), PATIENCE, || {
-                    server.open_connections() == 0
-                }))
+                eventually(runtime, PATIENCE, || server.open_connections() <= n).await
             }
         }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until no connection is open; whether none is.
+    fn all_closed(&self, harness: &Harness) -> bool {
+        let runtime = harness.runtime();
+        harness.block_on(self.open_at_most(runtime.as_ref(), 0))
     }
 }
 
@@ -476,6 +583,17 @@ pub fn one_request(harness: &Harness, options: ClientOptions, spec: RequestSpec)
     })
 }
 
+/// A telemetry hook that appends every record to `log`.
+fn telemetry_log(log: Arc<Mutex<Vec<Telemetry>>>) -> TelemetryHook {
+    Arc::new(move |record: &Telemetry| lock(&log).push(record.clone()))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// An input recorder that copies every input the core is fed into a channel.
 fn input_log() -> (InputRecorder, mpsc::UnboundedReceiver<Input>) {
     let (sender, receiver) = mpsc::unbounded();
@@ -490,6 +608,7 @@ async fn run_plan(
     options: ClientOptions,
     plan: &[Act],
     mut inputs: mpsc::UnboundedReceiver<Input>,
+    server: &Server,
 ) -> Result<Vec<Outcome>, String> {
     let origin = runtime.now();
     let client = Client::new(runtime.clone(), options).map_err(|e| e.to_string())?;
@@ -506,12 +625,23 @@ async fn run_plan(
                 drop(turn.take());
                 turn = Some(client.new_turn(options.clone()));
             }
+            Act::EndTurn => drop(turn.take()),
+            Act::Prewarm(input) => client.prewarm(fields(), wire::items(input.clone())),
             Act::Request(spec) => {
                 let turn = turn
                     .as_ref()
                     .ok_or("the plan runs a request before any turn")?;
                 let stream = turn.stream(spec(&outcomes));
                 outcomes.push(collect(runtime.as_ref(), origin, stream).await);
+            }
+            Act::Server { change, .. } => server.with_script(change),
+            Act::AwaitOpenConnectionsAtMost(n) => {
+                if !server.open_at_most(runtime.as_ref(), *n).await {
+                    return Err(format!(
+                        "the server still had {} connections open, waited for at most {n}",
+                        server.open_connections()
+                    ));
+                }
             }
             Act::AwaitInput { what, matches } => {
                 let seen = within(runtime.as_ref(), PATIENCE, async {

@@ -1,6 +1,9 @@
-//! PROTOCOL.md section 14, scenarios 1–21, over real loopback sockets, then more
-//! scenarios from the rest of the specification (s22 onwards; section 14's own
-//! scenario 22, real transcripts, is `tests/transcripts.rs`). Written once;
+//! PROTOCOL.md section 14 over real loopback sockets: scenarios 1–21 here, the
+//! revision-2 scenarios 23–27 and 30 in `table/rev2.rs`, then more checks from the
+//! rest of the specification (`x_…`). A name `sNN_…` always means section 14's
+//! scenario NN; section 14's own scenario 22 (real transcripts) is
+//! `tests/transcripts.rs`, 29 (proxy) `tests/proxy.rs`, 31 (certificates)
+//! `tests/tls.rs`. Written once;
 //! `tests/tokio.rs` and `tests/smol.rs` run each on their runtime, and
 //! `tests/parity.rs` runs each on both and compares.
 //!
@@ -20,9 +23,11 @@ use crate::scenario::{
     Act, Auth, CONVERSATION_ID, MODEL, Observed, Scenario, TOKEN, append, replace,
 };
 
+mod rev2;
+
 /// Every scenario, in order.
 pub fn all() -> Vec<Scenario> {
-    vec![
+    let mut all = vec![
         s01_http_stream(),
         s02_websocket_stream(),
         s03_v1_append_on_prefix(),
@@ -33,6 +38,7 @@ pub fn all() -> Vec<Scenario> {
         s08_turn_state_over_http(),
         s09_turn_state_over_websocket(),
         s09_turn_state_after_a_reconnect(),
+        s09_no_token_into_a_continuing_turn(),
         s10_first_token_wins(),
         s11_426_fallback(),
         s12_budget_fallback(),
@@ -45,19 +51,28 @@ pub fn all() -> Vec<Scenario> {
         s19_terminal_without_eof(),
         s20_connection_limit(),
         s21_usage_limit(),
-        s22_websocket_idle_timeout_and_pings(),
-        s23_handshake_headers_become_events(),
-        s24_identity_headers_on_both_transports(),
-        s25_rate_limit_headers_over_http(),
-        s26_turn_state_from_a_metadata_frame(),
-        s27_websocket_401_refresh(),
-        s28_handshake_retry_after(),
-        s29_websocket_connect_timeout(),
-        s30_should_retry_header_overrides_the_status(),
-        s31_broken_websocket_responses_are_retried(),
-        s32_http_body_cut_mid_stream(),
-        s33_http_head_timeout(),
-    ]
+    ];
+    all.extend(rev2::all());
+    all.extend([
+        s28_http_keep_alive(),
+        s28_http_keep_alive_after_the_server_closed_it(),
+        s28_http_connection_close_is_never_pooled(),
+    ]);
+    all.extend([
+        x_websocket_idle_timeout_and_pings(),
+        x_handshake_headers_become_events(),
+        x_identity_headers_on_both_transports(),
+        x_rate_limit_headers_over_http(),
+        x_turn_state_from_a_metadata_frame(),
+        x_websocket_401_refresh(),
+        x_handshake_retry_after(),
+        x_websocket_connect_timeout(),
+        x_should_retry_header_overrides_the_status(),
+        x_broken_websocket_responses_are_retried(),
+        x_http_body_cut_mid_stream(),
+        x_http_head_timeout(),
+    ]);
+    all
 }
 
 /// The scenario called `name`. Panics when there is none (a test naming a scenario
@@ -77,6 +92,7 @@ fn scenario(name: &'static str) -> Scenario {
         configure: |_| {},
         auth: Auth::ApiKey,
         script: |_| {},
+        server: |_| {},
         plan: Vec::new(),
         check: |_| {},
     }
@@ -434,10 +450,10 @@ fn s08_turn_state_over_http() -> Scenario {
     }
 }
 
-// 9. Turn state over WebSocket (rev 2). Same shape as 8, the token arriving in a
-//    response.metadata event of turn 1's first response: the three response.create
-//    messages carry client_metadata["x-codex-turn-state"] as [absent, ts-1, absent],
-//    and no handshake carries the header.
+// 9. Turn state over WebSocket (rev 2). Same shape as 8 over one reused socket, the
+//    token arriving in a response.metadata event of turn 1's first response: the three
+//    response.create messages carry client_metadata["x-codex-turn-state"] as
+//    [absent, ts-1, absent], and no handshake carries the header.
 fn s09_turn_state_over_websocket() -> Scenario {
     Scenario {
         configure: |c| websocket(c, WsProtocol::V2, false),
@@ -451,10 +467,16 @@ fn s09_turn_state_over_websocket() -> Scenario {
             assert_completed(o, 2);
             let rec = &o.recording;
             assert_eq!(rec.posts(), 0);
+            assert_eq!(rec.ws_attempts(), 1, "one socket for both turns");
+            assert_eq!(o.accepted_connections, 1);
             assert_eq!(
                 rec.ws_messages[0].metadata_token.as_deref(),
                 Some("ts-1"),
                 "the token arrived in a response.metadata event"
+            );
+            assert!(
+                rec.handshakes[0].response_headers.is_empty(),
+                "and not in the handshake"
             );
             assert_eq!(rec.ws_messages.len(), 3);
             assert!(rec.ws_messages.iter().all(|m| !m.lost));
@@ -467,9 +489,18 @@ fn s09_turn_state_over_websocket() -> Scenario {
                 rec.message_turn_states(),
                 [None, Some("ts-1".to_owned()), None]
             );
-            // Turn 1's follow-up chains on its socket.
-            assert_eq!(rec.ws_messages[1].conn, rec.ws_messages[0].conn);
+            assert!(
+                rec.ws_messages
+                    .iter()
+                    .all(|m| m.conn == rec.handshakes[0].conn),
+                "every message on the one socket"
+            );
+            // Turn 1's follow-up chains on its socket; turn 2 starts a new
+            // conversation on the reused socket: a full create, without the token.
             assert_eq!(rec.ws_messages[1].kind, WsKind::Chained);
+            assert_eq!(rec.ws_messages[2].kind, WsKind::Create);
+            assert_eq!(o.message_input(2), [user("next turn")]);
+            assert!(rec.ws_messages[2].client_metadata.is_empty());
             assert!(
                 o.handshake_headers("x-codex-turn-state")
                     .iter()
@@ -533,6 +564,11 @@ fn s09_turn_state_after_a_reconnect() -> Scenario {
             let (cut, retry) = (&rec.ws_messages[1], &rec.ws_messages[2]);
             assert_ne!(retry.conn, cut.conn, "the retry went over a new socket");
             assert_eq!(retry.kind, WsKind::Create);
+            assert_eq!(rec.ws_attempts(), 2);
+            assert_eq!(
+                rec.ws_messages[3].conn, retry.conn,
+                "turn 2 reused the replacement socket"
+            );
             assert!(
                 o.handshake_headers("x-codex-turn-state")
                     .iter()
@@ -540,6 +576,57 @@ fn s09_turn_state_after_a_reconnect() -> Scenario {
             );
         },
         ..scenario("s09_turn_state_after_a_reconnect")
+    }
+}
+
+// 9 (rev 2), continued. The token is never carried into the next turn, even when
+//    that turn continues the conversation on the same socket and chains to turn 1's
+//    response.
+fn s09_no_token_into_a_continuing_turn() -> Scenario {
+    Scenario {
+        configure: |c| {
+            websocket(c, WsProtocol::V2, false);
+            c.prewarm = Some(false);
+        },
+        script: |s| s.send_turn_state("ts-1"),
+        plan: vec![
+            Act::NewTurn,
+            Act::say("a"),
+            Act::say("b"),
+            Act::continue_turn(),
+            Act::say("c"),
+        ],
+        check: |o| {
+            for i in 0..3 {
+                assert_completed(o, i);
+            }
+            let rec = &o.recording;
+            assert_eq!(rec.ws_attempts(), 1);
+            assert_eq!(o.accepted_connections, 1);
+            assert_eq!(rec.ws_messages[0].metadata_token.as_deref(), Some("ts-1"));
+            let chained: Vec<Option<&str>> = rec
+                .ws_messages
+                .iter()
+                .map(|m| m.previous_response_id())
+                .collect();
+            assert_eq!(
+                chained,
+                [None, Some("resp-1"), Some("resp-2")],
+                "turn 2 chains to turn 1 on the same socket"
+            );
+            assert_eq!(o.message_input(2), [user("c")]);
+            assert_eq!(
+                rec.message_turn_states(),
+                [None, Some("ts-1".to_owned()), None],
+                "turn 2 starts without turn 1's token"
+            );
+            assert!(
+                o.handshake_headers("x-codex-turn-state")
+                    .iter()
+                    .all(Option::is_none)
+            );
+        },
+        ..scenario("s09_no_token_into_a_continuing_turn")
     }
 }
 
@@ -1068,7 +1155,7 @@ fn s21_usage_limit() -> Scenario {
 // 11 (WebSocket). The server accepts the message and then stalls: after
 // stream_idle_timeout the attempt is retried on a new connection; pings every
 // half-timeout keep a slow response alive.
-fn s22_websocket_idle_timeout_and_pings() -> Scenario {
+fn x_websocket_idle_timeout_and_pings() -> Scenario {
     Scenario {
         configure: |c| {
             websocket(c, WsProtocol::V2, false);
@@ -1115,14 +1202,14 @@ fn s22_websocket_idle_timeout_and_pings() -> Scenario {
                 slow.duration()
             );
         },
-        ..scenario("s22_websocket_idle_timeout_and_pings")
+        ..scenario("x_websocket_idle_timeout_and_pings")
     }
 }
 
 // 3.2 / 5. Handshake response headers x-models-etag and x-reasoning-included become
 // ModelsEtag and ServerReasoningIncluded at the start of every response on that
 // connection.
-fn s23_handshake_headers_become_events() -> Scenario {
+fn x_handshake_headers_become_events() -> Scenario {
     Scenario {
         configure: |c| websocket(c, WsProtocol::V2, false),
         script: |s| {
@@ -1163,7 +1250,7 @@ fn s23_handshake_headers_become_events() -> Scenario {
             assert_eq!(rec.ws_attempts(), 1, "both responses on one connection");
             assert_eq!(rec.ws_messages[1].kind, WsKind::Chained);
         },
-        ..scenario("s23_handshake_headers_become_events")
+        ..scenario("x_handshake_headers_become_events")
     }
 }
 
@@ -1182,7 +1269,7 @@ fn identity_config(c: &mut Config) {
 // headers and provider query parameters, on the WebSocket handshake and, after a 426
 // switches the same request to HTTP, on the POST; the turn metadata only on the POST
 // (a handshake carries nothing turn-scoped) and in its body's client_metadata.
-fn s24_identity_headers_on_both_transports() -> Scenario {
+fn x_identity_headers_on_both_transports() -> Scenario {
     Scenario {
         configure: identity_config,
         script: |s| s.push_handshake(Handshake::refuse(426)),
@@ -1255,13 +1342,13 @@ fn s24_identity_headers_on_both_transports() -> Scenario {
                 json!({"x-codex-turn-metadata": "turn-meta-1"})
             );
         },
-        ..scenario("s24_identity_headers_on_both_transports")
+        ..scenario("x_identity_headers_on_both_transports")
     }
 }
 
 // 5. Header-derived events come before any body event of an HTTP attempt:
 // RateLimits from the x-codex-* headers, then ModelsEtag.
-fn s25_rate_limit_headers_over_http() -> Scenario {
+fn x_rate_limit_headers_over_http() -> Scenario {
     Scenario {
         script: |s| {
             s.push_http(
@@ -1303,14 +1390,14 @@ fn s25_rate_limit_headers_over_http() -> Scenario {
             assert_eq!(credits.balance.as_deref(), Some("12.50"));
             assert_eq!(o.recording.posts(), 1);
         },
-        ..scenario("s25_rate_limit_headers_over_http")
+        ..scenario("x_rate_limit_headers_over_http")
     }
 }
 
 // 7. A turn-state token from a response.metadata frame is captured and sent in the
 // client_metadata of the turn's next message (over a new connection whose handshake
 // carries no token), and not in the next turn.
-fn s26_turn_state_from_a_metadata_frame() -> Scenario {
+fn x_turn_state_from_a_metadata_frame() -> Scenario {
     Scenario {
         configure: |c| websocket(c, WsProtocol::V2, false),
         script: |s| {
@@ -1358,13 +1445,13 @@ fn s26_turn_state_from_a_metadata_frame() -> Scenario {
                 [None, Some("ts-meta".to_owned()), None]
             );
         },
-        ..scenario("s26_turn_state_from_a_metadata_frame")
+        ..scenario("x_turn_state_from_a_metadata_frame")
     }
 }
 
 // 9.2. A 401 on the WebSocket handshake refreshes the credentials and reconnects at
 // once with the new token, without a Reconnecting event or retry budget.
-fn s27_websocket_401_refresh() -> Scenario {
+fn x_websocket_401_refresh() -> Scenario {
     Scenario {
         configure: |c| {
             websocket(c, WsProtocol::V2, false);
@@ -1390,12 +1477,12 @@ fn s27_websocket_401_refresh() -> Scenario {
             );
             assert_eq!(rec.ws_messages.len(), 1);
         },
-        ..scenario("s27_websocket_401_refresh")
+        ..scenario("x_websocket_401_refresh")
     }
 }
 
 // 9.3. A refused handshake's Retry-After is the delay before the next attempt.
-fn s28_handshake_retry_after() -> Scenario {
+fn x_handshake_retry_after() -> Scenario {
     Scenario {
         configure: |c| {
             websocket(c, WsProtocol::V2, false);
@@ -1425,16 +1512,16 @@ fn s28_handshake_retry_after() -> Scenario {
             let gap = rec.handshakes[1].at - rec.handshakes[0].at;
             assert!(gap >= Duration::from_millis(900), "{gap:?}");
         },
-        ..scenario("s28_handshake_retry_after")
+        ..scenario("x_handshake_retry_after")
     }
 }
 
-/// Scenario 29's connect timeout.
+/// [`x_websocket_connect_timeout`]'s connect timeout.
 const CONNECT: Duration = Duration::from_millis(500);
 
 // 11 (beyond). A WebSocket handshake that takes longer than connect_timeout is a
 // retryable transport error: the socket is abandoned and the retry opens a new one.
-fn s29_websocket_connect_timeout() -> Scenario {
+fn x_websocket_connect_timeout() -> Scenario {
     Scenario {
         configure: |c| {
             websocket(c, WsProtocol::V2, false);
@@ -1458,13 +1545,13 @@ fn s29_websocket_connect_timeout() -> Scenario {
             );
             assert_eq!(rec.ws_messages.len(), 1);
         },
-        ..scenario("s29_websocket_connect_timeout")
+        ..scenario("x_websocket_connect_timeout")
     }
 }
 
 // 11 (beyond). A POST whose response head never comes times out after
 // connect_timeout and is retried under request_max_retries.
-fn s33_http_head_timeout() -> Scenario {
+fn x_http_head_timeout() -> Scenario {
     Scenario {
         configure: |c| {
             c.connect_timeout = CONNECT;
@@ -1483,13 +1570,13 @@ fn s33_http_head_timeout() -> Scenario {
                 "the hanging request was abandoned"
             );
         },
-        ..scenario("s33_http_head_timeout")
+        ..scenario("x_http_head_timeout")
     }
 }
 
 // 9.1 (beyond). x-should-retry overrides the status rule: a 500 marked false is not
 // retried; a 400 marked true is.
-fn s30_should_retry_header_overrides_the_status() -> Scenario {
+fn x_should_retry_header_overrides_the_status() -> Scenario {
     Scenario {
         configure: |c| c.request_max_retries = 2,
         script: |s| {
@@ -1516,14 +1603,14 @@ fn s30_should_retry_header_overrides_the_status() -> Scenario {
             let statuses: Vec<u16> = o.recording.http.iter().map(|p| p.status).collect();
             assert_eq!(statuses, [500, 400, 200], "the 500 once, the 400 retried");
         },
-        ..scenario("s30_should_retry_header_overrides_the_status")
+        ..scenario("x_should_retry_header_overrides_the_status")
     }
 }
 
 // 5 / 9.3. A close frame before the terminal event, a binary frame, and a reset
 // connection are each a retryable stream error; each retry uses a new connection
 // with a full create.
-fn s31_broken_websocket_responses_are_retried() -> Scenario {
+fn x_broken_websocket_responses_are_retried() -> Scenario {
     Scenario {
         configure: |c| {
             websocket(c, WsProtocol::V2, false);
@@ -1557,12 +1644,12 @@ fn s31_broken_websocket_responses_are_retried() -> Scenario {
             let handshakes: Vec<_> = rec.handshakes.iter().map(|h| h.conn).collect();
             assert_eq!(conns, handshakes, "one message per connection");
         },
-        ..scenario("s31_broken_websocket_responses_are_retried")
+        ..scenario("x_broken_websocket_responses_are_retried")
     }
 }
 
 // 5 / 9.3. An HTTP body cut mid-stream (connection reset) is retried.
-fn s32_http_body_cut_mid_stream() -> Scenario {
+fn x_http_body_cut_mid_stream() -> Scenario {
     Scenario {
         configure: |c| c.stream_max_retries = 1,
         script: |s| {
@@ -1587,6 +1674,93 @@ fn s32_http_body_cut_mid_stream() -> Scenario {
             );
             assert_eq!(o.recording.posts(), 2);
         },
-        ..scenario("s32_http_body_cut_mid_stream")
+        ..scenario("x_http_body_cut_mid_stream")
+    }
+}
+
+// PROTOCOL.md 14, scenario 28 (rev 2), first part: three requests over HTTP in one
+// session travel on one TCP connection.
+fn s28_http_keep_alive() -> Scenario {
+    Scenario {
+        plan: vec![
+            Act::NewTurn,
+            Act::say("a"),
+            Act::say("b"),
+            Act::NewTurn,
+            Act::say("c"),
+        ],
+        check: |o| {
+            for i in 0..3 {
+                assert_completed(o, i);
+            }
+            let rec = &o.recording;
+            assert_eq!(rec.posts(), 3);
+            assert_eq!(
+                o.accepted_connections, 1,
+                "one TCP connection for three requests"
+            );
+            let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
+            assert_eq!(conns, [conns[0]; 3], "every POST on the same connection");
+        },
+        ..scenario("s28_http_keep_alive")
+    }
+}
+
+// Scenario 28, second part: the server closes the idle connection between requests,
+// once right after a response and once as the next request arrives on it (the race a
+// client cannot see coming): the next request opens a new connection with no
+// `Reconnecting` and no budget spent (both retry budgets are zero here).
+fn s28_http_keep_alive_after_the_server_closed_it() -> Scenario {
+    Scenario {
+        configure: |c| c.stream_max_retries = 0,
+        // The first response's connection is closed once it ended; the second one's is
+        // kept, and closed when the third request arrives on it.
+        server: |o| {
+            o.keep_alive.close_idle_after = vec![1];
+            o.keep_alive.drop_next_request_after = vec![2];
+        },
+        plan: vec![Act::NewTurn, Act::say("a"), Act::say("b"), Act::say("c")],
+        check: |o| {
+            for i in 0..3 {
+                assert_completed(o, i);
+                assert_eq!(o.request(i).reconnects(), [], "request {i}");
+            }
+            let rec = &o.recording;
+            assert_eq!(
+                rec.posts(),
+                3,
+                "the dropped request was answered once, later"
+            );
+            assert_eq!(o.idle_closes, 2);
+            assert_eq!(o.accepted_connections, 3);
+            let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
+            assert_ne!(conns[0], conns[1]);
+            assert_ne!(conns[1], conns[2]);
+        },
+        ..scenario("s28_http_keep_alive_after_the_server_closed_it")
+    }
+}
+
+// Scenario 28, third part: a response with `Connection: close` is never pooled. The
+// loopback server keeps the connection open anyway, so only the client's refusal to
+// reuse it makes the second request open a new connection.
+fn s28_http_connection_close_is_never_pooled() -> Scenario {
+    Scenario {
+        script: |s| s.push_http(Reply::model().header("connection", "close")),
+        plan: vec![Act::NewTurn, Act::say("a"), Act::say("b"), Act::say("c")],
+        check: |o| {
+            for i in 0..3 {
+                assert_completed(o, i);
+            }
+            let rec = &o.recording;
+            assert_eq!(
+                o.accepted_connections, 2,
+                "the closing response's connection was not reused"
+            );
+            let conns: Vec<_> = rec.http.iter().map(|p| p.conn).collect();
+            assert_ne!(conns[0], conns[1]);
+            assert_eq!(conns[1], conns[2], "the next one was pooled");
+        },
+        ..scenario("s28_http_connection_close_is_never_pooled")
     }
 }

@@ -17,21 +17,23 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
 
 use bytes::Bytes;
-use futures_channel::mpsc;
+use futures_channel::{mpsc, oneshot};
 use futures_util::future::{AbortHandle, abortable, poll_fn};
 use futures_util::{SinkExt, StreamExt};
+use turnwire_protocol::pool::IdlePool;
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, Output, PrewarmSpec, RequestSpec, Session, SessionParams, Telemetry,
-    TurnId, TurnOptions, UsageError,
+    CloseReason, ConnId, HttpOpen, Input, InputAck, Output, PrewarmSpec, RequestSpec, Session,
+    SessionParams, Telemetry, TurnId, TurnOptions, UsageError,
 };
 use turnwire_protocol::{Instant, Now, UnixTime};
 
 use crate::auth::AuthProvider;
-use crate::connect::Connector;
+use crate::connect::{Connector, Endpoint};
 use crate::delivery::{Delivered, Item, Sinks};
 use crate::error::Error;
+use crate::keepalive::{self, Ended};
 use crate::options::{ClientOptions, InputRecorder, TelemetryHook};
-use crate::runtime::{AsyncTimer, Runtime};
+use crate::runtime::{AsyncTimer, BoxStream, Runtime};
 use crate::{http_conn, ws_conn};
 
 /// Transport results queued per connection before its task waits for the session.
@@ -46,6 +48,12 @@ const FEED_SLICE: usize = 4 * 1024;
 /// before the wall clock is read again. The session reads wall time only to interpret
 /// `Retry-After` HTTP dates, which count whole seconds.
 const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(1);
+/// End reports of connection tasks queued before a task waits to send its own.
+const ENDED_QUEUE: usize = 16;
+/// How long a request that finds no idle connection waits for one to its origin that
+/// is still reading the end of its previous body (the usual case for sequential
+/// requests: the caller saw the terminal event before the terminating chunk was read).
+const PARK_WAIT: Duration = Duration::from_millis(50);
 
 /// What the API sends the background task. Handles are the client's own numbers for
 /// turns and streams; the task maps them to the session's ids.
@@ -79,6 +87,38 @@ struct ConnTask {
     inputs: Option<mpsc::Receiver<Input>>,
     /// Not read while a stream it feeds is full.
     paused: bool,
+    /// The task reported its end (its queued inputs may still wait to be read).
+    ended: bool,
+    /// Where an HTTP exchange goes (the pool's key); `None` for a WebSocket.
+    origin: Option<Endpoint>,
+    /// Dropped to tell an HTTP task the session stopped listening (which dropping the
+    /// whole entry does too).
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl ConnTask {
+    fn new(
+        abort: AbortHandle,
+        outbound: Option<mpsc::Sender<ws_conn::Outbound>>,
+        inputs: mpsc::Receiver<Input>,
+    ) -> Self {
+        ConnTask {
+            abort,
+            outbound,
+            inputs: Some(inputs),
+            paused: false,
+            ended: false,
+            origin: None,
+            stop: None,
+        }
+    }
+}
+
+/// A task the session closed as finished, still ending gracefully.
+struct Finishing {
+    abort: AbortHandle,
+    /// The origin of an HTTP connection that may come back to the pool.
+    origin: Option<Endpoint>,
 }
 
 // `Input` is large because a request's spec travels in it, but a `Wake` is built
@@ -91,6 +131,7 @@ enum Wake {
         input: Input,
     },
     Resume(Vec<ConnId>),
+    Ended(Ended),
     Timer,
     Shutdown,
 }
@@ -108,12 +149,24 @@ pub(crate) struct Actor {
     auth_results: mpsc::Receiver<Input>,
     auth_results_tx: mpsc::Sender<Input>,
     timer: std::pin::Pin<Box<dyn AsyncTimer>>,
-    /// The session's next deadline.
+    /// The next deadline: the session's, the pool's next expiry or a parked request's
+    /// wait, whichever comes first.
     timer_deadline: Option<Instant>,
     /// The deadline the timer is set to, while it has not fired; never later than
     /// `timer_deadline`.
     armed: Option<Instant>,
     conns: BTreeMap<ConnId, ConnTask>,
+    /// Tasks the session closed as finished, still ending gracefully (reading an HTTP
+    /// body to its end, closing a WebSocket); aborted only at shutdown.
+    finishing: BTreeMap<ConnId, Finishing>,
+    /// HTTP requests waiting (until the instant) for a finishing connection to their
+    /// origin to come back to the pool, instead of opening a new one at once.
+    parked: Vec<(Instant, HttpOpen)>,
+    /// Idle HTTP connections kept for reuse (PROTOCOL.md section 3.3).
+    pool: IdlePool<Endpoint, BoxStream>,
+    /// Connection tasks report their end here.
+    ended: mpsc::Receiver<Ended>,
+    ended_tx: mpsc::Sender<Ended>,
     /// Where the next connection poll starts, so busy connections cannot starve others.
     poll_from: ConnId,
     turns: BTreeMap<u64, TurnId>,
@@ -151,6 +204,8 @@ impl Actor {
         })?;
         let origin = runtime.now();
         let (auth_results_tx, auth_results) = mpsc::channel(1);
+        let (ended_tx, ended) = mpsc::channel(ENDED_QUEUE);
+        let pool = IdlePool::new(options.http_pool);
         let timer = runtime.new_timer(origin + Duration::from_secs(3600));
         tracing::debug!(seed, "turnwire session started");
         Ok(Actor {
@@ -166,6 +221,11 @@ impl Actor {
             timer_deadline: None,
             armed: None,
             conns: BTreeMap::new(),
+            finishing: BTreeMap::new(),
+            parked: Vec::new(),
+            pool,
+            ended,
+            ended_tx,
             poll_from: ConnId(0),
             turns: BTreeMap::new(),
             sinks: Sinks::default(),
@@ -184,14 +244,22 @@ impl Actor {
     /// Runs until every client handle is dropped, then closes everything it opened.
     ///
     /// The clock is read once per wake-up, right after it: every input of that
-    /// wake-up, and the check for a due timeout after it, use that reading. A deadline
-    /// that passes while the outputs are handled is caught by the timer.
+    /// wake-up, the pool's expiries, parked requests and the check for a due timeout
+    /// after it use that reading. A deadline that passes while the outputs are handled
+    /// is caught by the timer.
     pub(crate) async fn run(mut self) {
         let mut now = self.now();
         loop {
-            self.drain();
-            self.arm_timer();
-            if self.timer_deadline.is_some_and(|d| now.instant >= d) {
+            self.drain(now.instant);
+            while let Some(expired) = self.pool.pop_expired(now.instant) {
+                drop(expired); // closes the socket
+            }
+            if self.parked.iter().any(|(until, _)| *until <= now.instant) {
+                self.unpark(now.instant, |until| until <= now.instant);
+            }
+            let session_deadline = self.session.poll_timeout();
+            self.arm_timer(session_deadline);
+            if session_deadline.is_some_and(|d| now.instant >= d) {
                 self.feed(now, None, Input::Timeout);
                 continue;
             }
@@ -241,8 +309,9 @@ impl Actor {
                         }
                     }
                 }
+                Wake::Ended(ended) => self.task_ended(now.instant, ended),
                 // Checked against the clock at the top of the loop; the timer may have
-                // been set to an earlier deadline than the session's (see `arm_timer`).
+                // been set to an earlier deadline than the next one (see `arm_timer`).
                 Wake::Timer => self.armed = None,
                 Wake::Shutdown => break,
             }
@@ -250,6 +319,10 @@ impl Actor {
         for (_, task) in std::mem::take(&mut self.conns) {
             task.abort.abort();
         }
+        for (_, finishing) in std::mem::take(&mut self.finishing) {
+            finishing.abort.abort();
+        }
+        drop(self.pool.drain());
         if let Some(task) = self.auth_task.take() {
             task.abort();
         }
@@ -278,13 +351,18 @@ impl Actor {
         Now::new(instant, unix)
     }
 
-    /// Sets the timer for the session's next deadline, resetting it only when the
+    /// Sets the timer for the next deadline (the session's, the pool's next expiry or
+    /// a parked request's wait, whichever comes first), resetting it only when that
     /// deadline moved earlier than the one the timer is set to. A deadline that moved
     /// later (an idle timeout pushed on by every event) keeps the timer where it is:
     /// it fires early, once, and is then set to the deadline of that moment. A stream
     /// thus resets its timer about once per idle period instead of once per event.
-    fn arm_timer(&mut self) {
-        let deadline = self.session.poll_timeout();
+    fn arm_timer(&mut self, session_deadline: Option<Instant>) {
+        let parked = self.parked.iter().map(|(until, _)| *until).min();
+        let deadline = [session_deadline, self.pool.next_expiry(), parked]
+            .into_iter()
+            .flatten()
+            .min();
         self.timer_deadline = deadline;
         let Some(deadline) = deadline else {
             return;
@@ -314,17 +392,29 @@ impl Actor {
         if let Poll::Ready(resumed) = self.sinks.poll_flush(cx) {
             return Poll::Ready(Wake::Resume(resumed));
         }
+        if let Poll::Ready(Some(ended)) = self.ended.poll_next_unpin(cx) {
+            return Poll::Ready(Wake::Ended(ended));
+        }
         // Round robin without collecting the order: the connections from `poll_from`
-        // on, then those before it.
-        let from = self.poll_from;
-        let ready = poll_conns(self.conns.range_mut(from..), cx)
-            .or_else(|| poll_conns(self.conns.range_mut(..from), cx));
-        if let Some((conn, input)) = ready {
-            self.poll_from = ConnId(conn.0 + 1);
-            return Poll::Ready(Wake::Input {
-                source: Some(conn),
-                input,
-            });
+        // on, then those before it. A connection whose task ended and whose reports
+        // were all read is forgotten, and the round starts again without it.
+        loop {
+            let from = self.poll_from;
+            let polled = poll_conns(self.conns.range_mut(from..), cx)
+                .or_else(|| poll_conns(self.conns.range_mut(..from), cx));
+            match polled {
+                Some(Polled::Input(conn, input)) => {
+                    self.poll_from = ConnId(conn.0 + 1);
+                    return Poll::Ready(Wake::Input {
+                        source: Some(conn),
+                        input,
+                    });
+                }
+                Some(Polled::Gone(conn)) => {
+                    self.conns.remove(&conn);
+                }
+                None => break,
+            }
         }
         if self.timer_deadline.is_some() && self.timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Timer);
@@ -427,25 +517,11 @@ impl Actor {
         }
     }
 
-    fn drain(&mut self) {
+    /// Carries out the session's outputs; `now` is the reading of this wake-up.
+    fn drain(&mut self, now: Instant) {
         while let Some(output) = self.session.poll_output() {
             match output {
-                Output::OpenHttp(open) => {
-                    let conn = open.conn;
-                    let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
-                    let task =
-                        http_conn::run(self.runtime.clone(), self.connector.clone(), open, inputs);
-                    let abort = self.spawn(task);
-                    self.conns.insert(
-                        conn,
-                        ConnTask {
-                            abort,
-                            outbound: None,
-                            inputs: Some(receiver),
-                            paused: false,
-                        },
-                    );
-                }
+                Output::OpenHttp(open) => self.open_http_or_park(now, open),
                 Output::OpenWs(open) => {
                     let conn = open.conn;
                     let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -457,14 +533,10 @@ impl Actor {
                         self.max_message,
                         inputs,
                         outbound_rx,
+                        self.ended_tx.clone(),
                     );
                     let abort = self.spawn(task);
-                    let task = ConnTask {
-                        abort,
-                        outbound: Some(outbound),
-                        inputs: Some(receiver),
-                        paused: false,
-                    };
+                    let task = ConnTask::new(abort, Some(outbound), receiver);
                     self.conns.insert(conn, task);
                 }
                 Output::SendWs { conn, text } => {
@@ -486,11 +558,7 @@ impl Actor {
                         let _ = tx.try_send(ws_conn::Outbound::Ping);
                     }
                 }
-                Output::Close { conn } => {
-                    if let Some(task) = self.conns.remove(&conn) {
-                        task.abort.abort();
-                    }
-                }
+                Output::Close { conn, reason } => self.close(conn, reason),
                 Output::RefreshAuth => {
                     let auth = self.auth.clone();
                     let mut results = self.auth_results_tx.clone();
@@ -519,6 +587,124 @@ impl Actor {
             }
         }
         self.source = None;
+    }
+
+    /// Starts an HTTP exchange, or parks it for a short while when no idle connection
+    /// to its origin is pooled but one is reading the end of its body (see
+    /// [`PARK_WAIT`]).
+    fn open_http_or_park(&mut self, now: Instant, open: HttpOpen) {
+        let origin = Endpoint::of(open.request.uri()).ok();
+        let returning = origin.as_ref().is_some_and(|origin| {
+            self.pool.idle(origin) == 0
+                && self
+                    .finishing
+                    .values()
+                    .any(|f| f.origin.as_ref() == Some(origin))
+        });
+        if open.reuse && returning {
+            let until = now.saturating_add(PARK_WAIT);
+            self.parked.push((until, open));
+        } else {
+            self.open_http(now, open);
+        }
+    }
+
+    /// Starts the parked requests whose wait `done` says is over.
+    fn unpark(&mut self, now: Instant, done: impl Fn(Instant) -> bool) {
+        let (ready, waiting) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(until, _)| done(*until));
+        self.parked = waiting;
+        for (_, open) in ready {
+            self.open_http(now, open);
+        }
+    }
+
+    /// Starts an HTTP exchange, on an idle pooled connection to the same origin when
+    /// the session allows it and one still looks alive.
+    fn open_http(&mut self, now: Instant, open: HttpOpen) {
+        let conn = open.conn;
+        let origin = Endpoint::of(open.request.uri()).ok();
+        let reused = match &origin {
+            Some(origin) if open.reuse => self.take_pooled(now, origin),
+            _ => None,
+        };
+        let (inputs, receiver) = mpsc::channel(CONN_QUEUE);
+        let (stop_tx, stop) = oneshot::channel();
+        let channels = http_conn::Channels {
+            inputs,
+            stop,
+            ended: self.ended_tx.clone(),
+        };
+        let task = http_conn::run(
+            self.runtime.clone(),
+            self.connector.clone(),
+            open,
+            reused,
+            channels,
+        );
+        let abort = self.spawn(task);
+        let mut task = ConnTask::new(abort, None, receiver);
+        task.origin = origin;
+        task.stop = Some(stop_tx);
+        self.conns.insert(conn, task);
+    }
+
+    /// The most recently idle pooled connection to `endpoint` that still looks alive;
+    /// the ones that do not are closed on the way.
+    fn take_pooled(&mut self, now: Instant, endpoint: &Endpoint) -> Option<BoxStream> {
+        while let Some(mut stream) = self.pool.take(now, endpoint) {
+            if keepalive::looks_alive(&mut stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Carries out the session's close: an abandoned connection is dropped at once; a
+    /// finished one is left to end gracefully (its task reads an HTTP body to its end
+    /// or sends a WebSocket close frame), seeing the session stop listening.
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        self.parked.retain(|(_, open)| open.conn != conn);
+        let Some(task) = self.conns.remove(&conn) else {
+            return;
+        };
+        if task.ended {
+            return; // nothing left running
+        }
+        match reason {
+            CloseReason::Finished => {
+                let ConnTask {
+                    abort,
+                    origin,
+                    stop,
+                    ..
+                } = task;
+                drop(stop);
+                self.finishing.insert(conn, Finishing { abort, origin });
+            }
+            _ => task.abort.abort(),
+        }
+    }
+
+    /// A connection task ended, with its socket when it may be reused.
+    fn task_ended(&mut self, now: Instant, ended: Ended) {
+        self.finishing.remove(&ended.conn);
+        if let Some(task) = self.conns.get_mut(&ended.conn) {
+            task.ended = true;
+            if task.inputs.is_none() {
+                self.conns.remove(&ended.conn);
+            }
+        }
+        if let Some((endpoint, stream)) = ended.reusable
+            && let Some(evicted) = self.pool.put(now, endpoint, stream)
+        {
+            drop(evicted); // closes the socket
+        }
+        // A connection came back (or will not): parked requests go now.
+        if !self.parked.is_empty() {
+            self.unpark(now, |_| true);
+        }
     }
 
     fn deliver(
@@ -584,12 +770,22 @@ impl Actor {
     }
 }
 
-/// The first report of an unpaused connection in `conns`, in order. Marks
-/// connections whose task ended.
+/// What polling the connections found. Built and consumed once per poll, like
+/// `Wake`; boxing the input would allocate for every transport input.
+#[allow(clippy::large_enum_variant)]
+enum Polled {
+    /// A report from this connection.
+    Input(ConnId, Input),
+    /// This connection's task ended and every report it sent was read.
+    Gone(ConnId),
+}
+
+/// The first report of an unpaused connection in `conns`, in order, or the first
+/// connection found gone. Marks connections whose report channel closed.
 fn poll_conns<'a>(
     conns: impl Iterator<Item = (&'a ConnId, &'a mut ConnTask)>,
     cx: &mut Context<'_>,
-) -> Option<(ConnId, Input)> {
+) -> Option<Polled> {
     for (&conn, task) in conns {
         if task.paused {
             continue;
@@ -598,8 +794,14 @@ fn poll_conns<'a>(
             continue;
         };
         match inputs.poll_next_unpin(cx) {
-            Poll::Ready(Some(input)) => return Some((conn, input)),
-            Poll::Ready(None) => task.inputs = None, // the task ended
+            Poll::Ready(Some(input)) => return Some(Polled::Input(conn, input)),
+            Poll::Ready(None) => {
+                // The task ended and the session read all it reported.
+                task.inputs = None;
+                if task.ended {
+                    return Some(Polled::Gone(conn));
+                }
+            }
             Poll::Pending => {}
         }
     }

@@ -23,6 +23,7 @@ mod delivery;
 mod driver;
 mod error;
 mod http_conn;
+mod keepalive;
 mod options;
 mod runtime;
 mod ws_conn;

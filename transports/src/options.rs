@@ -5,6 +5,7 @@
 use core::fmt;
 use std::sync::Arc;
 
+use turnwire_protocol::pool::PoolLimits;
 use turnwire_protocol::session::{Input, Telemetry};
 use turnwire_protocol::{Config, Now};
 
@@ -40,6 +41,10 @@ pub struct ClientOptions {
     pub recorder: Option<InputRecorder>,
     /// Events buffered per response stream before the client waits for the reader.
     pub stream_buffer: usize,
+    /// The HTTP keep-alive pool's bounds (PROTOCOL.md section 3.3): 4 idle
+    /// connections per origin for 90 s by default; [`PoolLimits::DISABLED`] opens a
+    /// connection per request.
+    pub http_pool: PoolLimits,
 }
 
 impl ClientOptions {
@@ -55,6 +60,7 @@ impl ClientOptions {
             telemetry: None,
             recorder: None,
             stream_buffer: 256,
+            http_pool: PoolLimits::default(),
         }
     }
 }
@@ -68,6 +74,7 @@ impl fmt::Debug for ClientOptions {
             .field("seed", &self.seed)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
+            .field("http_pool", &self.http_pool)
             .finish_non_exhaustive()
     }
 }

@@ -8,11 +8,12 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use bytes::Bytes;
 use futures_channel::mpsc;
-use futures_util::future::{Either, select};
+use futures_util::future::{Either, poll_fn, select};
 use futures_util::{SinkExt, StreamExt};
 use turnwire_protocol::session::{Input, WsOpen};
 
 use crate::connect::{Connector, Endpoint};
+use crate::keepalive::{Ended, WS_CLOSE_TIME};
 use crate::runtime::Runtime;
 
 /// Bytes read from the socket at a time. tungstenite zero-fills this much of its read
@@ -51,7 +52,8 @@ pub(crate) enum Outbound {
     Ping,
 }
 
-/// Runs the socket until it closes, fails, or the session drops `outbound`.
+/// Runs the socket until it closes, fails, or the session drops `outbound` (then it
+/// closes the socket with a close frame). Its last act is to report on `ended`.
 pub(crate) async fn run(
     runtime: Arc<dyn Runtime>,
     connector: Arc<Connector>,
@@ -59,6 +61,7 @@ pub(crate) async fn run(
     max_message: usize,
     mut inputs: mpsc::Sender<Input>,
     outbound: mpsc::Receiver<Outbound>,
+    mut ended: mpsc::Sender<Ended>,
 ) {
     let conn = open.conn;
     if let Err(message) = session(
@@ -74,6 +77,8 @@ pub(crate) async fn run(
     {
         let _ = inputs.send(Input::TransportError { conn, message }).await;
     }
+    let reusable = None;
+    let _ = ended.send(Ended { conn, reusable }).await;
 }
 
 async fn session(
@@ -204,9 +209,15 @@ async fn session(
                     .await;
                 }
             }
-            // The session closed this connection.
+            // The session closed this connection as finished: send a close frame and
+            // wait a short while for the peer's, so it ends the TCP stream first.
             Either::Right((None, _)) => {
-                let _ = socket.close(None).await;
+                if socket.close(None).await.is_ok() {
+                    let mut timer = runtime.new_timer(runtime.now() + WS_CLOSE_TIME);
+                    let closed = async { while let Some(Ok(_)) = socket.next().await {} };
+                    let expired = poll_fn(|cx| timer.as_mut().poll(cx));
+                    select(Box::pin(closed), expired).await;
+                }
                 return Ok(());
             }
         }

@@ -153,8 +153,12 @@ impl Driver {
                 conn,
                 message: "this example speaks HTTP only".to_owned(),
             }),
-            Output::Close { conn } if self.exchange.as_ref().is_some_and(|e| e.conn == conn) => {
-                self.exchange = None; // dropping the socket closes it
+            // No keep-alive pool here: a finished connection is closed like an abandoned
+            // one, by dropping its socket.
+            Output::Close { conn, .. }
+                if self.exchange.as_ref().is_some_and(|e| e.conn == conn) =>
+            {
+                self.exchange = None;
             }
             Output::RefreshAuth => self.pending.push_back(Input::AuthRefreshFailed {
                 message: "an API key cannot be refreshed".to_owned(),

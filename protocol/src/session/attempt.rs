@@ -74,10 +74,12 @@ impl Session {
         req.phase = Phase::HttpHead { conn, deadline };
         let attempt = req.stats.number;
         let compress = self.config.request_compression;
+        let reuse = !req.stale_resent;
         self.push(Output::OpenHttp(HttpOpen {
             conn,
             request,
             compress,
+            reuse,
         }));
         self.report_oversized(id, oversized);
         self.telemetry(Telemetry::AttemptStarted {

@@ -45,6 +45,7 @@ impl Session {
             | Input::WsClosed { conn, .. }
             | Input::TransportError { conn, .. }
             | Input::ConnectFailed { conn, .. }
+            | Input::HttpStale { conn, .. }
             | Input::SendFailed { conn, .. } => *conn,
             _ => return Ok(()),
         };
@@ -320,6 +321,11 @@ impl Session {
                     };
                     self.fail_attempt(now, id, classified, FailureLayer::Stream);
                 }
+            }
+            (Input::HttpStale { message, .. }, phase) => {
+                let awaiting_head = matches!(phase, Phase::HttpHead { .. });
+                self.conns.remove(&conn);
+                self.stale_connection(now, id, awaiting_head, message);
             }
             (Input::TransportError { message, .. } | Input::SendFailed { message, .. }, phase) => {
                 let layer = if phase.is_http_establishing() {
@@ -645,6 +651,7 @@ fn unexpected(conn: ConnId, input: &Input) -> UsageError {
         Input::WsClosed { .. } => "WsClosed",
         Input::TransportError { .. } => "TransportError",
         Input::ConnectFailed { .. } => "ConnectFailed",
+        Input::HttpStale { .. } => "HttpStale",
         Input::SendFailed { .. } => "SendFailed",
         _ => "input",
     };

@@ -205,6 +205,18 @@ pub enum Input {
         /// What failed.
         failure: ConnectFailure,
     },
+    /// The request went on a connection reused from the keep-alive pool, and that
+    /// connection failed (closed, reset, or the write failed) before any byte of the
+    /// response arrived: the server most likely closed it while it sat idle
+    /// (PROTOCOL.md section 3.3). Report it instead of [`Input::TransportError`] in
+    /// exactly that case; a driver without a pool never does. The session re-sends
+    /// the request at once on a new connection, once per request.
+    HttpStale {
+        /// The connection.
+        conn: ConnId,
+        /// What happened, for people.
+        message: String,
+    },
     /// A message the session asked to send could not be sent.
     SendFailed {
         /// The connection.

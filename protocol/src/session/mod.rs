@@ -25,6 +25,7 @@ mod ids;
 mod inbound;
 mod input;
 mod output;
+mod pooled;
 mod prewarm;
 mod request;
 mod retry;
@@ -39,8 +40,8 @@ pub use input::{
     Input, InputAck, PrewarmSpec, RequestInput, RequestSpec, TurnHistory, TurnOptions, UsageError,
 };
 pub use output::{
-    FreeRetryReason, HttpOpen, MessageKind, Output, PreconnectResult, PrewarmResult, RetryLayer,
-    Telemetry, Transport, WsOpen,
+    CloseReason, FreeRetryReason, HttpOpen, MessageKind, Output, PreconnectResult, PrewarmResult,
+    RetryLayer, Telemetry, Transport, WsOpen,
 };
 
 use crate::backoff::{BackoffPolicy, JitterRng};
@@ -293,10 +294,20 @@ impl Session {
         conn
     }
 
-    /// Closes a live connection the session abandons.
+    /// Closes a live connection the session abandons: the driver drops it at once.
     fn close_conn(&mut self, conn: ConnId) {
+        self.end_conn(conn, CloseReason::Abandoned);
+    }
+
+    /// Closes a live connection whose exchange ended cleanly: the driver may end it
+    /// gracefully and keep an HTTP connection for reuse.
+    fn finish_conn(&mut self, conn: ConnId) {
+        self.end_conn(conn, CloseReason::Finished);
+    }
+
+    fn end_conn(&mut self, conn: ConnId, reason: CloseReason) {
         if self.conns.remove(&conn).is_some() {
-            self.outputs.push_back(Output::Close { conn });
+            self.outputs.push_back(Output::Close { conn, reason });
         }
     }
 
@@ -428,6 +439,9 @@ impl Session {
             ) if chain.completed && chain.conn == conn => {
                 self.park_socket(now, id, conn, header_events, chain);
             }
+            // Idle (a request in use was cancelled above, which closed it): it ends
+            // with a close frame.
+            (Some(TurnSocket::Open { conn, .. }), _) => self.finish_conn(conn),
             (Some(socket), _) => self.close_conn(socket.conn()),
             (None, _) => {}
         }

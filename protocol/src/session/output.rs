@@ -277,6 +277,10 @@ pub struct HttpOpen {
     /// Compress the body with zstd before sending (the `Content-Encoding` header is
     /// already set).
     pub compress: bool,
+    /// The driver may send this request on an idle keep-alive connection to the same
+    /// origin (PROTOCOL.md section 3.3). False when a pooled connection just failed
+    /// this request before any response byte: the resend goes on a new connection.
+    pub reuse: bool,
 }
 
 /// A WebSocket for the driver to open.
@@ -287,6 +291,23 @@ pub struct WsOpen {
     /// The handshake request with every turnwire header; the WebSocket library adds
     /// its own upgrade headers.
     pub request: http::Request<()>,
+}
+
+/// Why the session closes a connection, which tells the driver how to end it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Its exchange ended cleanly and nothing is in flight: an HTTP response reached
+    /// its terminal event, or a WebSocket sits idle with its last response complete.
+    /// The driver ends it gracefully: it reads the rest of an HTTP body (within a
+    /// short time and size bound) and may keep the connection for reuse (section
+    /// 3.3); it sends a WebSocket close frame.
+    Finished,
+    /// The session gave up on it mid-exchange or after a failure (cancel, error,
+    /// timeout, fallback, a dead socket): its state is unknown. The driver drops it at
+    /// once and never reuses it.
+    Abandoned,
 }
 
 /// One output.
@@ -314,6 +335,8 @@ pub enum Output {
     Close {
         /// The connection.
         conn: ConnId,
+        /// Whether its exchange ended cleanly, which decides how the driver ends it.
+        reason: CloseReason,
     },
     /// Ask the auth source to refresh and report `AuthRefreshed` or `AuthRefreshFailed`.
     RefreshAuth,

@@ -116,6 +116,9 @@ pub(crate) struct Request {
     pub(crate) auth_refreshed: bool,
     /// The connection-limit reconnect was already used.
     pub(crate) conn_limit_reconnected: bool,
+    /// The free resend after a stale pooled HTTP connection was already used; later
+    /// attempts go on new connections.
+    pub(crate) stale_resent: bool,
     /// Some output event of any attempt reached the caller.
     pub(crate) output_seen: bool,
     /// The current attempt went out on a socket adopted from the slot (8.1).
@@ -158,6 +161,7 @@ impl Request {
             http_retries: 0,
             auth_refreshed: false,
             conn_limit_reconnected: false,
+            stale_resent: false,
             output_seen: false,
             reused_socket: false,
             stale_replaced: false,

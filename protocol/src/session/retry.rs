@@ -425,8 +425,9 @@ impl Session {
             return;
         };
         if let Phase::HttpStreaming { conn, .. } = req.phase {
-            // The terminal event ends the response; do not wait for end of body.
-            self.close_conn(conn);
+            // The terminal event ends the response; the session does not wait for the
+            // end of the body, the driver reads it and may keep the connection.
+            self.finish_conn(conn);
         }
         if let Some(turn) = self.turns.get_mut(&req.turn) {
             turn.active = None;

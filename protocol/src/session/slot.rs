@@ -162,7 +162,13 @@ impl Session {
     pub(super) fn discard_slot(&mut self, reason: &str) {
         let mut prewarm_conn = None;
         if let Some(old) = self.slot.take() {
-            self.close_conn(old.conn);
+            match old.state {
+                // An idle open socket ends with a close frame.
+                SlotState::Open(_) => self.finish_conn(old.conn),
+                SlotState::Handshaking { .. } | SlotState::Prewarming { .. } => {
+                    self.close_conn(old.conn);
+                }
+            }
             let result = PreconnectResult::Discarded {
                 reason: reason.to_owned(),
             };
@@ -196,7 +202,8 @@ impl Session {
             Some(SlotState::Handshaking { .. } | SlotState::Prewarming { .. })
         );
         if busy || !self.ws_usable() {
-            self.close_conn(conn);
+            // Healthy and idle: it ends with a close frame.
+            self.finish_conn(conn);
             return;
         }
         self.discard_slot("replaced by a socket a turn handed back");

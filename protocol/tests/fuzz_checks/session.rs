@@ -273,6 +273,7 @@ fn kind_of(input: &Input) -> Kind {
         Input::WsRefused { conn, .. }
         | Input::WsClosed { conn, .. }
         | Input::TransportError { conn, .. }
+        | Input::HttpStale { conn, .. }
         | Input::SendFailed { conn, .. } => Kind::WsGone(*conn),
         Input::WsText { conn, .. } | Input::WsBinary { conn, .. } | Input::WsActivity { conn } => {
             Kind::Frame(*conn)
@@ -467,7 +468,7 @@ impl Harness {
                 self.summary.ws_sends += 1;
                 self.check_send(*conn, text);
             }
-            Output::Close { conn } => {
+            Output::Close { conn, .. } => {
                 assert!(self.opened.contains(conn), "close of unknown {conn}");
                 assert!(self.closed.insert(*conn), "{conn} closed twice");
             }

@@ -3,7 +3,10 @@
 //! virtual runtime's network).
 
 use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
@@ -40,12 +43,14 @@ const WS_READ_BUFFER: usize = 8 * 1024;
 /// one WebSocket after an upgrade.
 pub(crate) async fn serve<S>(mut stream: S, shared: Arc<Shared>, conn: ConnId, scheme: &'static str)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + ResetOnDrop,
 {
     let authority = shared.authority.clone();
     // Bytes read past the previous request: the start of a pipelined one.
     let mut buffer = Vec::new();
     let mut served: u32 = 0;
+    // The keep-alive rules close this connection when the next request arrives.
+    let mut drop_next = false;
     loop {
         let give_up = shared.clock.now() + shared.options.head_timeout;
         let read = {
@@ -65,6 +70,11 @@ where
                 return error.send(&mut stream, &shared, conn, true).await;
             }
         };
+        if drop_next {
+            shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.close().await;
+            return;
+        }
         if head.is_websocket() {
             if head.method == http::Method::GET && is_responses(head.route()) {
                 let ws_scheme = if scheme == "https" { "wss" } else { "ws" };
@@ -108,6 +118,7 @@ where
                 .max_requests
                 .is_some_and(|max| served >= max.get());
         let silent_close = keep_alive.close_idle_after.contains(&number);
+        drop_next = keep_alive.drop_next_request_after.contains(&number);
         let finished = match (route(&head), &head.method) {
             (Route::Responses, &http::Method::POST) => {
                 let origin = format!("{scheme}://{authority}");
@@ -148,6 +159,9 @@ where
             }
         };
         if !finished || announce_close || silent_close {
+            if finished && silent_close && !announce_close {
+                shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+            }
             let _ = stream.close().await;
             return;
         }
@@ -259,8 +273,10 @@ async fn send_json<S: AsyncWrite + Unpin>(
     let _ = stream.flush().await;
 }
 
-/// Headers the server frames itself; a script's values for them are dropped.
-const FRAMING_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
+/// Headers the server frames itself; a script's values for them are dropped. A
+/// script's `connection` header is sent as given: a scenario can announce a close the
+/// server does not carry out, to show that a client never reuses such a connection.
+const FRAMING_HEADERS: [&str; 2] = ["content-length", "transfer-encoding"];
 
 /// Headers a response carries once: a later value replaces an earlier one (a
 /// scenario's `content-type` replaces the default instead of adding a second).
@@ -268,8 +284,8 @@ const SINGLE_HEADERS: [&str; 2] = ["content-type", "x-request-id"];
 
 /// A response head: the status line, `headers` (single-valued ones deduplicated,
 /// framing ones dropped), an `x-request-id` unless one is given, `framing` and
-/// `connection: close` when the connection ends after this response. Journals the
-/// head as sent.
+/// `connection: close` when the connection ends after this response (once, when the
+/// script already says it). Journals the head as sent.
 fn response_head(
     shared: &Shared,
     conn: ConnId,
@@ -296,7 +312,10 @@ fn response_head(
         let id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         sent.push(("x-request-id".into(), format!("req_{id:08}")));
     }
-    if close {
+    let announced = sent
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+    if close && !announced {
         sent.push(("connection".into(), "close".into()));
     }
     if let Some(journal) = &shared.options.journal {
@@ -381,6 +400,7 @@ where
         conn,
         request,
         compress: compressed,
+        reuse: true,
     };
     let emissions = shared.with_server(|server, now| server.on_open_http(now, &open));
     let mut head_sent = false;
@@ -435,7 +455,7 @@ async fn websocket<S>(
     conn: ConnId,
     origin: String,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + ResetOnDrop,
 {
     let start = shared.clock.now();
     let key = head
@@ -507,7 +527,11 @@ async fn websocket<S>(
             let _ = stream.close().await;
             return;
         }
-        Some(Input::TransportError { .. }) => return,
+        Some(Input::TransportError { .. }) => {
+            // A connect that gets no HTTP answer at all: reset it.
+            stream.reset_on_drop();
+            return;
+        }
         _ => {
             // No answer: hang until the client gives up.
             wait_for_close(&mut stream).await;
@@ -515,6 +539,10 @@ async fn websocket<S>(
         }
     }
     let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
+    let stream = Muzzle {
+        inner: stream,
+        silent: false,
+    };
     let mut socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     loop {
         let due: Sleep = match pending.front() {
@@ -538,13 +566,11 @@ async fn websocket<S>(
                 pending.make_contiguous().sort_by_key(|(at, _)| *at);
             }
             Some(Some(Ok(Message::Ping(_)))) => {
-                let pong = shared.with_server(|server, now| server.on_ping(now, conn));
-                if pong.is_empty() {
-                    // A deaf peer. tungstenite queued its pong already and would send it
-                    // with the next read or write, so the socket goes silent: it sends
-                    // nothing more and reads nothing but the client's close.
-                    wait_for_close(socket.get_mut()).await;
-                    return shared.with_server(|server, now| server.on_close(now, conn));
+                // tungstenite has queued the pong; it leaves with the next read
+                // unless the script says this peer went silent.
+                let answered = shared.with_server(|server, t| server.on_ping(t, conn));
+                if answered.is_empty() {
+                    socket.get_mut().silent = true;
                 }
             }
             Some(Some(Ok(_))) => {}
@@ -572,6 +598,12 @@ async fn websocket<S>(
                     }
                     // A cut: drop the connection without a close frame.
                     Input::TransportError { .. } => return,
+                    // A message on a socket the server had already closed: the peer's
+                    // kernel answers it with a reset.
+                    Input::SendFailed { .. } => {
+                        socket.get_ref().inner.reset_on_drop();
+                        return;
+                    }
                     _ => Ok(()),
                 };
                 if sent.is_err() {
@@ -579,6 +611,75 @@ async fn websocket<S>(
                 }
             }
         }
+    }
+}
+
+/// A connection the server can end with a TCP reset instead of an orderly close.
+pub(crate) trait ResetOnDrop {
+    /// Makes dropping the connection send a reset (RST) instead of a FIN, as a peer
+    /// that vanished or a closed socket receiving data does. Best effort: an error
+    /// setting the option leaves the orderly close.
+    fn reset_on_drop(&self);
+}
+
+impl ResetOnDrop for tokio_util::compat::Compat<tokio::net::TcpStream> {
+    fn reset_on_drop(&self) {
+        let _ = self.get_ref().set_zero_linger();
+    }
+}
+
+impl<S: ResetOnDrop> ResetOnDrop for futures_rustls::server::TlsStream<S> {
+    fn reset_on_drop(&self) {
+        self.get_ref().0.reset_on_drop();
+    }
+}
+
+/// A WebSocket connection whose writes can be switched off: a peer that went silent
+/// (it answers no pings, PROTOCOL.md 8.1) still reads, so it notices the client's
+/// close, but sends nothing any more, pongs and close replies included.
+struct Muzzle<S> {
+    inner: S,
+    /// Writes are accepted and dropped.
+    silent: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Muzzle<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Muzzle<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.silent {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.silent {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.silent {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_close(cx)
     }
 }
 

@@ -25,6 +25,13 @@
 //! a request head, sets keep-alive rules for testing connection pools, and can journal
 //! all traffic ([`Journal`]).
 //!
+//! WebSocket faults map onto real sockets: a handshake scripted to fail
+//! ([`Handshake::Fail`](crate::sim::Handshake::Fail)) is reset before any answer; a
+//! socket the script closed silently ([`FakeServer::close_silently`]) resets the
+//! connection when the next message arrives (the message is recorded as lost); the
+//! client's pings are recorded and answered until the script stops answering them
+//! ([`FakeServer::stop_answering_pings`]), after which the socket sends nothing more.
+//!
 //! The server runs on its own thread with its own runtime, so tests on any async
 //! runtime (or none) can use it. Dropping it stops it and closes every connection.
 //! Its connection code reads time from a clock it is given, so the virtual runtime
@@ -51,6 +58,7 @@ use turnwire_protocol::time::Instant;
 use crate::sim::{FakeServer, Recording};
 use clock::RealClock;
 pub(crate) use clock::{Clock, Sleep};
+pub(crate) use conn::ResetOnDrop;
 pub use journal::Journal;
 
 /// How the server treats HTTP connections between requests.
@@ -66,6 +74,11 @@ pub struct KeepAlive {
     /// that dies while idle, as when a real server's idle timeout races the client's
     /// next request.
     pub close_idle_after: Vec<u64>,
+    /// Server-wide HTTP response numbers after which the connection that carried the
+    /// response stays open, but the next request that arrives on it is closed
+    /// unanswered, unread and unrecorded: the race a client cannot see coming, when a
+    /// server's idle timeout fires as the request arrives.
+    pub drop_next_request_after: Vec<u64>,
 }
 
 /// Limits and switches of the socket shell (the replies come from the script).
@@ -118,6 +131,8 @@ pub(crate) struct Shared {
     refused: AtomicU64,
     /// HTTP responses started, server-wide (numbers the keep-alive rules refer to).
     http_responses: AtomicU64,
+    /// Connections the keep-alive rules closed without notice.
+    idle_closes: AtomicU64,
     /// The next `x-request-id` number.
     next_request_id: AtomicU64,
     options: ServerOptions,
@@ -142,6 +157,7 @@ impl Shared {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             http_responses: AtomicU64::new(0),
+            idle_closes: AtomicU64::new(0),
             next_request_id: AtomicU64::new(1),
             options,
         }
@@ -168,12 +184,17 @@ impl Shared {
         self.http_responses.load(Ordering::Relaxed)
     }
 
+    /// Connections closed without notice under the keep-alive rules.
+    pub(crate) fn idle_closes(&self) -> u64 {
+        self.idle_closes.load(Ordering::Relaxed)
+    }
+
     /// Serves one accepted plain-text connection until it ends, counted open
     /// meanwhile: the part of accepting a connection that does not depend on where it
     /// came from.
     pub(crate) async fn serve<S>(self: Arc<Self>, stream: S)
     where
-        S: futures_util::io::AsyncRead + futures_util::io::AsyncWrite + Unpin + Send,
+        S: futures_util::io::AsyncRead + futures_util::io::AsyncWrite + Unpin + Send + ResetOnDrop,
     {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         self.connection_opened();
@@ -331,6 +352,13 @@ impl LoopbackServer {
     /// HTTP responses the server has started (every route, errors included).
     pub fn http_responses(&self) -> u64 {
         self.shared.http_responses()
+    }
+
+    /// Connections the server closed without notice as [`KeepAlive::close_idle_after`]
+    /// and [`KeepAlive::drop_next_request_after`] asked (the ones `max_requests`
+    /// announces are not counted).
+    pub fn idle_closes(&self) -> u64 {
+        self.shared.idle_closes()
     }
 
     /// Waits until at most `n` connections are open, or `timeout` passes. Returns

@@ -297,6 +297,7 @@ pub fn parse_scenario(json: &str, base: &Path) -> Result<Scenario, ScenarioError
         keep_alive: KeepAlive {
             max_requests: file.connections.max_requests,
             close_idle_after: file.connections.close_idle_after,
+            ..KeepAlive::default()
         },
     })
 }
@@ -605,6 +606,7 @@ mod tests {
                 conn: turnwire_protocol::session::ConnId(conn),
                 request,
                 compress: false,
+                reuse: true,
             };
             let emissions = server.on_open_http(turnwire_protocol::time::Instant::ZERO, &open);
             let content_types: Vec<String> = emissions

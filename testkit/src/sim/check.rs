@@ -412,6 +412,7 @@ impl Checker {
             }
             Input::HttpEnd { conn }
             | Input::TransportError { conn, .. }
+            | Input::HttpStale { conn, .. }
             | Input::SendFailed { conn, .. } => {
                 current.conn = Some(*conn);
                 self.end_ws(*conn);

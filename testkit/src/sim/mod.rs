@@ -20,8 +20,10 @@ pub mod auth;
 pub mod check;
 pub mod faults;
 pub mod fold;
+pub mod keepalive;
 pub mod matching;
 pub mod model;
+mod pooling;
 pub mod script;
 pub mod server;
 
@@ -32,15 +34,17 @@ use serde::{Deserialize, Serialize};
 use turnwire_protocol::config::{Config, ConfigError};
 use turnwire_protocol::error::ResponseError;
 use turnwire_protocol::event::{ResponseEvent, Usage};
+use turnwire_protocol::pool::PoolLimits;
 use turnwire_protocol::session::{
-    ConnId, Input, InputAck, Output, PrewarmSpec, RequestId, RequestSpec, Session, SessionParams,
-    Telemetry, TurnHistory, TurnId, TurnOptions, UsageError,
+    CloseReason, ConnId, Input, InputAck, Output, PrewarmSpec, RequestId, RequestSpec, Session,
+    SessionParams, Telemetry, TurnHistory, TurnId, TurnOptions, UsageError,
 };
 use turnwire_protocol::time::{Instant, Now, UnixTime};
 
 pub use auth::{AuthAnswer, AuthSource};
 pub use check::{Checker, Rule, Violation};
 pub use faults::{FaultConfig, NetFaults, ServerFaults};
+pub use keepalive::{IdleFate, KeepAliveScript};
 pub use matching::{Matcher, ReplyRule, ReplyRules};
 pub use model::ModelKind;
 pub use server::{
@@ -225,6 +229,8 @@ pub struct Simulator {
     seq: u64,
     conn_clock: BTreeMap<ConnId, Instant>,
     finished_conns: BTreeSet<ConnId>,
+    /// The driver's HTTP keep-alive pool, modelled.
+    pool: pooling::PoolModel,
     now: Instant,
     inputs: Vec<RecordedInput>,
     input_count: u64,
@@ -304,6 +310,7 @@ impl Simulator {
             seq: 0,
             conn_clock: BTreeMap::new(),
             finished_conns: BTreeSet::new(),
+            pool: pooling::PoolModel::new(PoolLimits::default()),
             now: Instant::ZERO,
             inputs: Vec::new(),
             input_count: 0,
@@ -573,6 +580,12 @@ impl Simulator {
         self.feed(Input::CancelRequest { request }).map(|_| ())
     }
 
+    /// TCP connections the modelled driver opened for HTTP requests so far: one per
+    /// request unless the keep-alive pool reused one (PROTOCOL.md section 3.3).
+    pub fn http_connections(&self) -> u64 {
+        self.pool.opened()
+    }
+
     /// Ends a turn.
     pub fn end_turn(&mut self, turn: TurnId) -> Result<(), UsageError> {
         self.feed(Input::EndTurn { turn }).map(|_| ())
@@ -639,6 +652,8 @@ impl Simulator {
             }
             if ends_connection(&delivery.input) {
                 self.finished_conns.insert(conn);
+                let body_ended = matches!(delivery.input, Input::HttpEnd { .. });
+                self.pool.released(self.now, conn, body_ended);
             }
         }
         let _ = self.feed(delivery.input);
@@ -717,7 +732,29 @@ impl Simulator {
         self.server.step = self.input_count;
         match output {
             Output::OpenHttp(open) => {
+                let server = &mut self.server;
+                let placement = self.pool.place(now, open.conn, open.reuse, || {
+                    server.keep_alive.drop_reused_arrival()
+                });
+                if placement == pooling::Placement::Stale {
+                    let message = "connection closed before any byte of the response".into();
+                    let stale = Input::HttpStale {
+                        conn: open.conn,
+                        message,
+                    };
+                    let emission = Emission {
+                        after: Duration::ZERO,
+                        input: stale,
+                    };
+                    self.schedule(open.conn, vec![emission]);
+                    return;
+                }
+                let index = self.server.recording().posts();
                 let emissions = self.server.on_open_http(now, &open);
+                if pooling::PoolModel::ends_cleanly(&emissions) {
+                    let fate = self.server.keep_alive.after_response(index);
+                    self.pool.replied_cleanly(open.conn, fate);
+                }
                 let delays = self.server.take_requested_delays();
                 self.checker.note_requested_delays(&delays);
                 if let Some(record) = self.server.recording().http.last() {
@@ -746,7 +783,9 @@ impl Simulator {
                 self.checker.on_ping(conn);
                 self.schedule(conn, emissions);
             }
-            Output::Close { conn } => {
+            Output::Close { conn, reason } => {
+                self.pool
+                    .released(now, conn, reason == CloseReason::Finished);
                 self.server.on_close(now, conn);
                 self.checker.on_close(conn);
                 self.finished_conns.insert(conn);
@@ -892,6 +931,7 @@ fn ends_connection(input: &Input) -> bool {
         input,
         Input::HttpEnd { .. }
             | Input::TransportError { .. }
+            | Input::HttpStale { .. }
             | Input::WsClosed { .. }
             | Input::WsRefused { .. }
     )

@@ -569,6 +569,9 @@ pub struct FakeServer {
     pub rules: ReplyRules,
     /// Sockets accepted from now on answer no pings.
     deaf: bool,
+    /// How the simulator's server ends idle keep-alive connections (the loopback
+    /// server takes its keep-alive rules from its `ServerOptions` instead).
+    pub keep_alive: super::keepalive::KeepAliveScript,
 }
 
 impl FakeServer {

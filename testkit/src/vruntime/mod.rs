@@ -210,6 +210,11 @@ impl VirtualServer {
     pub fn http_responses(&self) -> u64 {
         self.shared.http_responses()
     }
+
+    /// Connections the server closed without notice under its keep-alive rules.
+    pub fn idle_closes(&self) -> u64 {
+        self.shared.idle_closes()
+    }
 }
 
 /// The driver's view of a [`VirtualRuntime`].

@@ -8,6 +8,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::io::{AsyncRead, AsyncWrite};
@@ -15,7 +16,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use super::Core;
 use super::executor::lock;
-use crate::loopback::Shared;
+use crate::loopback::{ResetOnDrop, Shared};
 
 /// Bytes each direction of a connection buffers before the writer waits: a reader
 /// that stops reading stops its peer after this much (plus what the two ends hold in
@@ -78,11 +79,13 @@ impl Core {
             log.len() - 1
         };
         let (client, server_end) = tokio::io::duplex(PIPE_CAPACITY);
+        let reset = Arc::new(AtomicBool::new(false));
         let server_end = Pipe {
             io: server_end.compat(),
             core: self.clone(),
             index,
             client: false,
+            reset: reset.clone(),
         };
         self.spawn(Box::pin(server.serve(server_end)));
         Ok(Pipe {
@@ -90,6 +93,7 @@ impl Core {
             core: self.clone(),
             index,
             client: true,
+            reset,
         })
     }
 }
@@ -102,6 +106,15 @@ pub(crate) struct Pipe {
     index: usize,
     /// The client's end (else the server's).
     client: bool,
+    /// The server ends the connection with a reset: once its end is gone, the
+    /// client's reads fail with `ConnectionReset` instead of reading the end.
+    reset: Arc<AtomicBool>,
+}
+
+impl ResetOnDrop for Pipe {
+    fn reset_on_drop(&self) {
+        self.reset.store(true, Ordering::Relaxed);
+    }
 }
 
 impl AsyncRead for Pipe {
@@ -110,7 +123,13 @@ impl AsyncRead for Pipe {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            // The end of the stream, or a reset when the server asked for one.
+            Poll::Ready(Ok(0)) if self.client && self.reset.load(Ordering::Relaxed) => {
+                Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
+            }
+            other => other,
+        }
     }
 }
 

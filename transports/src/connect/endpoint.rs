@@ -2,8 +2,9 @@
 
 use std::io;
 
-/// The host, port and security of an `http`, `https`, `ws` or `wss` URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The host, port and security of an `http`, `https`, `ws` or `wss` URL; also the
+/// keep-alive pool's origin key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Endpoint {
     /// The host name or IP address, without IPv6 brackets.
     pub(crate) host: String,
