@@ -124,7 +124,7 @@ pub(crate) struct RunArgs {
     /// WebSocket request protocol.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) ws_protocol: WsProtocolChoice,
-    /// Do not open a WebSocket ahead of the first turn.
+    /// Do not open a WebSocket ahead of the first turn (no preconnect, no prewarm).
     #[arg(long)]
     pub(crate) no_preconnect: bool,
     /// Retries of one POST until its status arrives.
@@ -168,6 +168,7 @@ pub(crate) struct RunArgs {
     /// platform's roots and SSL_CERT_FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Vec<PathBuf>,
-    /// The prompt (one turn with one request), unless a script is given.
+    /// The prompt (one turn with one request), unless a script is given; `-` chats over
+    /// standard input, one turn per line, each continuing the conversation so far.
     pub(crate) prompt: Option<String>,
 }

@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use turnwire_protocol::RequestFields;
-use turnwire_protocol::session::{Telemetry, TurnOptions};
-use turnwire_transports::{Client, Error, TelemetryHook};
+use turnwire_transports::{
+    Client, RequestFields, StreamError, Telemetry, TelemetryHook, TurnHistory, TurnOptions,
+};
 
 use crate::output::{Position, Printer};
 
@@ -13,7 +13,7 @@ use crate::output::{Position, Printer};
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) completed: usize,
-    pub(crate) failed: Vec<(Position, Error)>,
+    pub(crate) failed: Vec<(Position, StreamError)>,
 }
 
 impl Outcome {
@@ -24,16 +24,25 @@ impl Outcome {
 }
 
 /// Runs `turns` one after another; inside a turn each request appends a user message
-/// to the turn's history (after the previous response's output items).
+/// to the turn's history (after the previous response's output items). Each turn
+/// starts from `history`: with [`TurnHistory::Continue`] the conversation carries
+/// across turns like a chat (a turn's first request is everything so far plus its
+/// message, and may chain to the previous turn's response); with
+/// [`TurnHistory::Fresh`] every turn starts empty. `turns` is read lazily: the next
+/// turn is taken only once the previous one has ended.
 pub(crate) async fn run(
     client: &Client,
     fields: &RequestFields,
-    turns: &[Vec<String>],
+    history: TurnHistory,
+    turns: impl IntoIterator<Item = Vec<String>>,
     printer: &mut Printer,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    for (turn_index, requests) in turns.iter().enumerate() {
-        let turn = client.new_turn(TurnOptions::default());
+    for (turn_index, requests) in turns.into_iter().enumerate() {
+        let turn = client.new_turn(TurnOptions {
+            history,
+            ..TurnOptions::default()
+        });
         for (request_index, text) in requests.iter().enumerate() {
             let at = Position {
                 turn: turn_index,

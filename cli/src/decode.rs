@@ -9,7 +9,7 @@ use turnwire_protocol::error::classify_failed;
 use turnwire_protocol::event::{ErrorPayload, ServerEvent, decode_server_event};
 use turnwire_protocol::sse::{SseDecoder, SseFrame, SseLimits};
 use turnwire_protocol::{Limits, ResponseError, ResponseEvent};
-use turnwire_transports::Error;
+use turnwire_transports::StreamError;
 
 use crate::output::{Position, Printer};
 
@@ -255,7 +255,7 @@ impl State {
         self.terminal = true;
         self.problems
             .push(format!("event {}: {why}: {error}", self.events));
-        printer.error(AT, &Error::Response(error));
+        printer.error(AT, &StreamError::Response(error));
     }
 
     fn event(&mut self, data: &str, printer: &mut Printer) {

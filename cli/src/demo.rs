@@ -16,12 +16,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
-use turnwire_protocol::session::{PreconnectResult, Telemetry};
-use turnwire_protocol::{Config, RequestFields, WsProtocol};
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{End, FakeServer, Handshake, Recording, Reply, Step};
 use turnwire_testkit::wire::{self, ev};
-use turnwire_transports::{ApiKey, Client, ClientOptions};
+use turnwire_transports::{
+    ApiKey, Client, ClientOptions, Config, PreconnectResult, RequestFields, Telemetry, TurnHistory,
+    WsProtocol,
+};
 
 use crate::args::RuntimeChoice;
 use crate::conversation::{self, TelemetryLog};
@@ -74,7 +75,9 @@ pub(crate) fn demo(runtime: RuntimeChoice, json: bool) -> Result<ExitCode, Strin
     let outcome = crate::runtime::block_on(runtime, |runtime| async move {
         let client = Client::new(runtime, options).map_err(|e| e.to_string())?;
         client.preconnect();
-        Ok::<_, String>(conversation::run(&client, &fields, &turns, &mut printer).await)
+        Ok::<_, String>(
+            conversation::run(&client, &fields, TurnHistory::Fresh, turns, &mut printer).await,
+        )
     })??;
 
     let records = telemetry.records();

@@ -4,8 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use serde_json::{Value, json};
-use turnwire_protocol::ResponseEvent;
-use turnwire_transports::Error;
+use turnwire_transports::{ResponseEvent, StreamError};
 
 /// Where a line belongs: which turn and which request of it (both from 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,10 +138,10 @@ impl Printer {
     }
 
     /// A request's terminal error.
-    pub(crate) fn error(&mut self, at: Position, error: &Error) {
+    pub(crate) fn error(&mut self, at: Position, error: &StreamError) {
         if self.json {
             let detail = match error {
-                Error::Response(e) => serde_json::to_value(e).unwrap_or(Value::Null),
+                StreamError::Response(e) => serde_json::to_value(e).unwrap_or(Value::Null),
                 other => json!({"kind": "client", "message": other.to_string()}),
             };
             let value = json!({"kind": "error", "turn": at.turn, "request": at.request,

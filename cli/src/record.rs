@@ -204,7 +204,7 @@ pub(crate) fn replay(path: &Path, printer: &mut Printer) -> Result<bool, String>
                     all_completed = false;
                     printer.error(
                         positions.of(request),
-                        &turnwire_transports::Error::Response(error),
+                        &turnwire_transports::StreamError::Response(error),
                     );
                 }
                 _ => {}

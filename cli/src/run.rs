@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use turnwire_protocol::{Config, RequestFields, ResponseError, WsProtocol};
 use turnwire_transports::{
-    ApiKey, Client, ClientOptions, Error, NoProxy, Proxy, TlsSettings, random_conversation_id,
-    random_seed,
+    ApiKey, Client, ClientOptions, Config, NoProxy, Proxy, RequestFields, ResponseError,
+    StreamError, TlsSettings, TurnHistory, WsProtocol, random_conversation_id, random_seed,
 };
 
 use crate::args::{RunArgs, TransportChoice, WsProtocolChoice};
@@ -22,10 +21,16 @@ const OPENAI: &str = "https://api.openai.com/v1";
 /// Runs the conversation the arguments describe. Exit code 0 only when every request
 /// completed.
 pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let script = match (&args.script, &args.prompt) {
-        (Some(path), _) => Script::load(path)?,
-        (None, Some(prompt)) => Script::single(prompt.clone()),
-        (None, None) => return Err("nothing to run: give a PROMPT or --script FILE".to_owned()),
+    let (script, chat) = match (&args.script, &args.prompt) {
+        (Some(path), _) => (Script::load(path)?, false),
+        (None, Some(prompt)) if prompt == "-" => (Script::default(), true),
+        (None, Some(prompt)) => (Script::single(prompt.clone()), false),
+        (None, None) => {
+            return Err(
+                "nothing to run: give a PROMPT, - to chat over standard input, or --script FILE"
+                    .to_owned(),
+            );
+        }
     };
     let config = config(&args)?;
     let key = match (
@@ -64,6 +69,8 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
         };
         options.recorder = Some(record::recorder(path, &header, args.record_max_bytes)?);
     }
+    // A socket ahead of the first request: preconnected, and prewarmed with the model
+    // and instructions (the prefix every turn shares) so the first request chains to it.
     let preconnect = args.transport != TransportChoice::Http && !args.no_preconnect;
     let mut printer = Printer::stdout(args.json);
     let base_url = args.base_url.clone();
@@ -71,14 +78,32 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
         let client = Client::new(runtime, options).map_err(|e| e.to_string())?;
         if preconnect {
             client.preconnect();
+            client.prewarm(fields.clone(), Vec::new());
         }
-        Ok::<_, String>(conversation::run(&client, &fields, &script.turns, &mut printer).await)
+        let history = TurnHistory::Continue;
+        let outcome = if chat {
+            conversation::run(&client, &fields, history, chat_turns(), &mut printer).await
+        } else {
+            conversation::run(&client, &fields, history, script.turns, &mut printer).await
+        };
+        Ok::<_, String>(outcome)
     })??;
     if let Some((_, error)) = outcome.failed.first() {
         eprintln!("turnwire: {}", hint(error, &base_url));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The chat's turns: one per line of standard input (blank lines skipped), each read
+/// only when the previous turn has ended; the chat ends with the input.
+fn chat_turns() -> impl Iterator<Item = Vec<String>> {
+    std::io::stdin()
+        .lines()
+        .map_while(Result::ok)
+        .map(|line| line.trim().to_owned())
+        .filter(|line| !line.is_empty())
+        .map(|line| vec![line])
 }
 
 /// The longest key file read; keys are far shorter.
@@ -200,26 +225,26 @@ fn trust(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<TlsSett
 }
 
 /// A sentence that says what went wrong and what to try.
-fn hint(error: &Error, base_url: &str) -> String {
+fn hint(error: &StreamError, base_url: &str) -> String {
     match error {
-        Error::Response(ResponseError::Certificate { host, reason }) => format!(
+        StreamError::Response(ResponseError::Certificate { host, reason }) => format!(
             "certificate error: the certificate of {host} did not verify ({reason}); if a private or corporate CA signed it, pass --ca-cert FILE or set SSL_CERT_FILE"
         ),
-        Error::Response(ResponseError::Proxy {
+        StreamError::Response(ResponseError::Proxy {
             proxy,
             status: Some(401 | 407),
             ..
         }) => format!(
             "proxy error: {proxy} refused the credentials; check the user and password in --proxy or the proxy variable"
         ),
-        Error::Response(ResponseError::Proxy { proxy, message, .. }) => format!(
+        StreamError::Response(ResponseError::Proxy { proxy, message, .. }) => format!(
             "proxy error: {proxy} {message}; check --proxy, HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY"
         ),
-        Error::Response(ResponseError::Stream { message }) => transport_hint(message, base_url),
-        Error::Response(ResponseError::Unauthorized { .. }) => {
+        StreamError::Response(ResponseError::Stream { message }) => transport_hint(message, base_url),
+        StreamError::Response(ResponseError::Unauthorized { .. }) => {
             "the server refused the credentials (401): check the key (--api-key-file, --api-key or OPENAI_API_KEY)".to_owned()
         }
-        Error::Response(ResponseError::Http { status: 404, .. }) => {
+        StreamError::Response(ResponseError::Http { status: 404, .. }) => {
             format!(
                 "{base_url}/responses was not found (404): check --base-url (it usually ends in /v1)"
             )

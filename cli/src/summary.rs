@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use turnwire_protocol::session::{RequestId, Telemetry};
+use turnwire_transports::{RequestId, Telemetry};
 
 /// One request's row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -96,7 +96,7 @@ pub(crate) const HEADER: [&str; 7] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use turnwire_protocol::session::{MessageKind, Transport};
+    use turnwire_transports::{MessageKind, Transport};
 
     #[test]
     fn rows_follow_the_last_attempt_and_sum_traffic() {

@@ -176,13 +176,124 @@ fn run_with_a_script_sends_what_the_script_says() {
         .collect();
     assert_eq!(
         inputs,
-        [1, 3, 1],
-        "request 2 carries request 1, its answer and the new message; a new turn starts fresh"
+        [1, 3, 5],
+        "each request carries everything so far (messages and answers, across turns) and the new message"
     );
+    let turn_two: Vec<&str> = bodies[2]["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["role"].as_str())
+        .collect();
+    assert_eq!(turn_two, ["user", "assistant", "user", "assistant", "user"]);
+    assert_eq!(bodies[2]["input"][4]["content"][0]["text"], "third");
     assert_eq!(
         recording.post_header(0, "authorization").as_deref(),
         Some("Bearer sk-test")
     );
+}
+
+#[test]
+fn run_chats_over_standard_input_on_one_prewarmed_socket() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let mut child = turnwire()
+        .args(["run", "--json", "--transport", "ws", "--api-key", "sk-test"])
+        .args([
+            "--model",
+            "m-chat",
+            "--instructions",
+            "be brief",
+            "--base-url",
+        ])
+        .arg(server.base_url())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("turnwire starts");
+    child
+        .stdin
+        .take()
+        .expect("its stdin")
+        .write_all(b"first\n\nsecond\n")
+        .expect("the chat is written");
+    let output = child.wait_with_output().expect("turnwire ends");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let completed: Vec<(u64, u64)> = json_lines(&output)
+        .iter()
+        .filter(|l| l["kind"] == "completed")
+        .map(|l| (l["turn"].as_u64().unwrap(), l["request"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        completed,
+        [(0, 0), (1, 0)],
+        "one turn per line, blank lines skipped"
+    );
+
+    let rec = server.recording();
+    assert_eq!(rec.ws_attempts(), 1, "one handshake for the whole chat");
+    assert_eq!(rec.posts(), 0);
+    let messages = &rec.ws_messages;
+    assert_eq!(messages.len(), 3, "the prewarm and one request per turn");
+    let prewarm = &messages[0];
+    assert_eq!(
+        prewarm.generate(),
+        Some(false),
+        "the first message prewarms"
+    );
+    assert_eq!(prewarm.json["model"], "m-chat");
+    assert_eq!(prewarm.json["instructions"], "be brief");
+    assert_eq!(prewarm.input_len(), 0);
+    let response_id = |i: usize| {
+        messages[i]
+            .completed
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("message {i} got a completed response"))
+    };
+    let (turn_one, turn_two) = (&messages[1], &messages[2]);
+    assert_eq!(turn_one.generate(), None);
+    assert!(
+        prewarm.completed.is_some(),
+        "the server answered the prewarm"
+    );
+    assert_eq!(
+        turn_one.previous_response_id(),
+        None,
+        "the prewarm held no input items, so turn 1 has nothing to chain to (a full create)"
+    );
+    assert_eq!(
+        turn_one.json["input"],
+        serde_json::json!([user_message("first")])
+    );
+    assert_eq!(
+        turn_two.previous_response_id(),
+        Some(response_id(1).as_str()),
+        "turn 2 chains to turn 1's response"
+    );
+    assert_eq!(
+        turn_two.json["input"],
+        serde_json::json!([user_message("second")]),
+        "turn 2 sends only its new message"
+    );
+    let held = turn_two
+        .full_input
+        .as_ref()
+        .expect("the server holds the chain");
+    assert_eq!(
+        held.len(),
+        3,
+        "the server holds the whole conversation: {held:?}"
+    );
+}
+
+/// A user message item as the client sends it.
+fn user_message(text: &str) -> Value {
+    serde_json::json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! served exactly once).
 
 use turnwire_protocol::ResponseEvent;
-use turnwire_transports::Error;
+use turnwire_transports::StreamError;
 
 use crate::script;
 
@@ -24,7 +24,7 @@ pub(crate) struct ResponseLog {
 
 impl ResponseLog {
     /// Notes one item of the response stream.
-    pub(crate) fn record(&mut self, item: Result<ResponseEvent, Error>) {
+    pub(crate) fn record(&mut self, item: Result<ResponseEvent, StreamError>) {
         if !self.completed.is_empty() {
             self.after_terminal += 1;
         }

@@ -3,6 +3,7 @@
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
+use crate::header_names as names;
 use crate::limits::Limits;
 
 /// Which WebSocket request protocol the provider speaks.
@@ -273,12 +274,15 @@ impl Config {
         }
         let id = &self.identity;
         let fixed = [
-            ("originator", Some(id.originator.as_str())),
-            ("user-agent", Some(id.user_agent.as_str())),
-            ("version", Some(id.version.as_str())),
-            ("openai-organization", id.organization.as_deref()),
-            ("openai-project", id.project.as_deref()),
-            ("x-openai-subagent", id.subagent.as_deref()),
+            (names::ORIGINATOR, Some(id.originator.as_str())),
+            (
+                http::header::USER_AGENT.as_str(),
+                Some(id.user_agent.as_str()),
+            ),
+            (names::VERSION, Some(id.version.as_str())),
+            (names::OPENAI_ORGANIZATION, id.organization.as_deref()),
+            (names::OPENAI_PROJECT, id.project.as_deref()),
+            (names::OPENAI_SUBAGENT, id.subagent.as_deref()),
         ];
         let extra = id
             .extra_headers
@@ -293,9 +297,7 @@ impl Config {
         }
         for key in &self.beta_features {
             if http::HeaderValue::from_str(key).is_err() || key.contains(',') {
-                return Err(ConfigError::InvalidHeader(
-                    "x-codex-beta-features".to_owned(),
-                ));
+                return Err(ConfigError::InvalidHeader(names::BETA_FEATURES.to_owned()));
             }
         }
         Ok(self)

@@ -4,8 +4,13 @@
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
-use crate::backoff::{retry_after, should_retry, try_again_delay};
+mod try_again;
+
+pub use try_again::try_again_delay;
+
 use crate::event::{ErrorPayload, RateLimitSnapshot};
+use crate::header_names;
+use crate::headers::{self, retry_after, should_retry};
 use crate::time::UnixTime;
 
 /// How a request ended when it did not complete. Match on the variant; the `Display`
@@ -167,6 +172,9 @@ pub mod codes {
     pub const RATE_LIMIT_EXCEEDED: &str = "rate_limit_exceeded";
     /// The server's 60-minute WebSocket connection limit; the session reconnects.
     pub const WEBSOCKET_CONNECTION_LIMIT_REACHED: &str = "websocket_connection_limit_reached";
+    /// The server no longer holds the response chain a request continued
+    /// (PROTOCOL.md section 6); the session resends it as a full create.
+    pub const PREVIOUS_RESPONSE_NOT_FOUND: &str = "previous_response_not_found";
 }
 
 /// Classifies an HTTP error response (status ≥ 400) or a WebSocket handshake refusal.
@@ -236,6 +244,24 @@ pub fn classify_failed(error: Option<&ErrorPayload>) -> Classified {
     }
 }
 
+/// Classifies `previous_response_not_found` (a WebSocket `error` frame or a
+/// `response.failed` with that code): a retryable [`ResponseError::Retryable`] with the
+/// server's message as sent, or "previous response not found" without one. The session decides
+/// whether it earns the free full create of PROTOCOL.md section 6 first.
+pub fn classify_chain_lost(error: Option<&ErrorPayload>) -> Classified {
+    let message = error
+        .and_then(|e| e.message.clone())
+        .unwrap_or_else(|| "previous response not found".to_owned());
+    Classified::new(
+        ResponseError::Retryable {
+            message,
+            delay: None,
+        },
+        true,
+        None,
+    )
+}
+
 /// A retryable `response.failed`, with the delay its message asked for, if any.
 fn retryable_failure(message: Option<String>, delay: Option<Duration>) -> Classified {
     let message = message.unwrap_or_else(|| FAILED_WITHOUT_MESSAGE.to_owned());
@@ -248,8 +274,7 @@ fn retryable_failure(message: Option<String>, delay: Option<Duration>) -> Classi
 /// The same mapping as [`classify_http`] (see [`classify_status`]), with the frame's
 /// error object as the parsed body and its message as the body text, cut to
 /// [`DEFAULT_MAX_MESSAGE`] bytes. A 429 with `usage_limit_reached` is a non-retryable
-/// [`ResponseError::UsageLimitReached`] whose `rate_limits` the session fills from the
-/// same headers.
+/// [`ResponseError::UsageLimitReached`] with the rate limits of the frame's headers.
 pub fn classify_ws_error(
     status: u16,
     error: &ErrorPayload,
@@ -301,7 +326,8 @@ pub struct StatusError<'a> {
 /// 4. 503 with code or type `server_is_overloaded` / `slow_down` →
 ///    [`ResponseError::ServerOverloaded`], not retryable;
 /// 5. 429 with type (or code) `usage_limit_reached` →
-///    [`ResponseError::UsageLimitReached`] with `rate_limits: None`, not retryable;
+///    [`ResponseError::UsageLimitReached`] with the [`headers::rate_limits`] of the same
+///    headers, not retryable;
 /// 6. other 429 → [`ResponseError::RateLimited`], retryable; its delay is
 ///    [`retry_after`], else a "try again in" phrase in the message;
 /// 7. 400 → [`ResponseError::InvalidRequest`] (the message, else the body), not
@@ -327,6 +353,9 @@ pub fn classify_status(input: StatusError<'_>) -> Classified {
     };
     if let Some(server_says) = should_retry(input.headers).filter(|_| !classified.unauthorized) {
         classified.retryable = server_says;
+    }
+    if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error {
+        *rate_limits = headers::rate_limits(input.headers).map(Box::new);
     }
     classified
 }
@@ -426,7 +455,7 @@ impl Classified {
 /// `x-request-id`, else `x-oai-request-id`: the first that is a non-empty visible-ASCII
 /// value, cut to `max_len` bytes.
 fn request_id(headers: &http::HeaderMap, max_len: usize) -> Option<String> {
-    ["x-request-id", "x-oai-request-id"]
+    [header_names::REQUEST_ID, header_names::OAI_REQUEST_ID]
         .into_iter()
         .find_map(|name| {
             let value = headers.get(name)?.to_str().ok()?.trim();

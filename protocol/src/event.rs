@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::item::ResponseItem;
 
 mod decode;
+mod header_map;
 mod lenient;
+
+pub use header_map::headers_from_json;
 
 pub(crate) use lenient::parse_bool;
 

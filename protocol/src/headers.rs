@@ -1,22 +1,18 @@
 //! Header capture: the turn-state token (PROTOCOL.md section 7), rate-limit snapshots
-//! and the other header-derived events (section 5), request ids.
+//! and the other header-derived events (section 5), request ids, and the server's
+//! retry hints (`Retry-After`, `retry-after-ms`, `x-should-retry`, section 9.1).
+
+pub mod http_date;
+mod retry_hints;
+
+pub use retry_hints::{parse_retry_after_value, retry_after, should_retry};
 
 use crate::event::{CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent};
-
-/// The `x-models-etag` header name.
-pub const MODELS_ETAG: &str = "x-models-etag";
-
-/// The `x-reasoning-included` header name.
-pub const REASONING_INCLUDED: &str = "x-reasoning-included";
-
-/// The `x-request-id` header name.
-pub const REQUEST_ID: &str = "x-request-id";
-
-/// The `x-oai-request-id` header name, read when `x-request-id` is absent.
-pub const OAI_REQUEST_ID: &str = "x-oai-request-id";
-
-/// The `x-codex-turn-state` header name.
-pub const TURN_STATE: &str = "x-codex-turn-state";
+use crate::header_names::{
+    CREDITS_BALANCE, CREDITS_HAS_CREDITS, CREDITS_UNLIMITED, MODELS_ETAG, OAI_REQUEST_ID,
+    PRIMARY_RESET_AT, PRIMARY_USED_PERCENT, PRIMARY_WINDOW_MINUTES, REASONING_INCLUDED, REQUEST_ID,
+    SECONDARY_RESET_AT, SECONDARY_USED_PERCENT, SECONDARY_WINDOW_MINUTES, TURN_STATE,
+};
 
 /// A validated turn-state token: a valid header value of at most the configured
 /// length. Only these are ever sent.
@@ -117,9 +113,9 @@ pub fn rate_limits(headers: &http::HeaderMap) -> Option<RateLimitSnapshot> {
         primary: window(headers, &PRIMARY),
         secondary: window(headers, &SECONDARY),
         credits: CreditsSnapshot::from_parts(
-            text(headers, "x-codex-credits-has-credits").and_then(crate::event::parse_bool),
-            text(headers, "x-codex-credits-unlimited").and_then(crate::event::parse_bool),
-            text(headers, "x-codex-credits-balance").map(str::to_owned),
+            text(headers, CREDITS_HAS_CREDITS).and_then(crate::event::parse_bool),
+            text(headers, CREDITS_UNLIMITED).and_then(crate::event::parse_bool),
+            text(headers, CREDITS_BALANCE).map(str::to_owned),
         ),
     };
     let any =
@@ -140,15 +136,15 @@ struct WindowHeaders {
 }
 
 const PRIMARY: WindowHeaders = WindowHeaders {
-    used_percent: "x-codex-primary-used-percent",
-    window_minutes: "x-codex-primary-window-minutes",
-    reset_at: "x-codex-primary-reset-at",
+    used_percent: PRIMARY_USED_PERCENT,
+    window_minutes: PRIMARY_WINDOW_MINUTES,
+    reset_at: PRIMARY_RESET_AT,
 };
 
 const SECONDARY: WindowHeaders = WindowHeaders {
-    used_percent: "x-codex-secondary-used-percent",
-    window_minutes: "x-codex-secondary-window-minutes",
-    reset_at: "x-codex-secondary-reset-at",
+    used_percent: SECONDARY_USED_PERCENT,
+    window_minutes: SECONDARY_WINDOW_MINUTES,
+    reset_at: SECONDARY_RESET_AT,
 };
 
 fn window(headers: &http::HeaderMap, names: &WindowHeaders) -> Option<RateLimitWindow> {
@@ -195,50 +191,4 @@ pub fn request_id(headers: &http::HeaderMap) -> Option<String> {
         .into_iter()
         .find_map(|name| text(headers, name).filter(|id| !id.is_empty()))
         .map(str::to_owned)
-}
-
-/// Converts a JSON `headers` object (of a WebSocket `error` frame or a
-/// `response.metadata` event) to a header map, skipping entries that are not valid
-/// header names or string/number values.
-///
-/// Values: a string is used as is when it is a valid ASCII header value (visible
-/// ASCII, spaces and tabs; CR, LF, NUL, other controls and non-ASCII are refused), a
-/// number or boolean in its JSON form, an array adds one value per usable element
-/// (strings, numbers, booleans).
-/// `null`, objects and nested arrays are skipped. Names are lower-cased. Anything but an
-/// object gives an empty map.
-pub fn headers_from_json(value: &serde_json::Value) -> http::HeaderMap {
-    let mut headers = http::HeaderMap::new();
-    let Some(object) = value.as_object() else {
-        return headers;
-    };
-    for (name, value) in object {
-        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
-        match value {
-            serde_json::Value::Array(values) => {
-                for value in values.iter().filter_map(header_value) {
-                    headers.append(name.clone(), value);
-                }
-            }
-            value => {
-                if let Some(value) = header_value(value) {
-                    headers.append(name, value);
-                }
-            }
-        }
-    }
-    headers
-}
-
-/// One JSON scalar as a header value.
-fn header_value(value: &serde_json::Value) -> Option<http::HeaderValue> {
-    let text = match value {
-        serde_json::Value::String(s) if s.is_ascii() => return http::HeaderValue::from_str(s).ok(),
-        serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::Bool(b) => b.to_string(),
-        _ => return None,
-    };
-    http::HeaderValue::from_str(&text).ok()
 }

@@ -26,16 +26,19 @@
 //! Each is a small module usable (and fuzzable) alone: [`sse`] (event-stream framing),
 //! [`http1`] (the HTTP/1.1 client codec: requests out, responses in), [`event`]
 //! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
-//! (turn state, rate limits), [`error`] (classification) and [`backoff`] (retry
-//! delays). [`pool`] is the keep-alive pool's policy for drivers.
+//! (turn state, rate limits, the server's retry hints) with every header name in
+//! [`header_names`], [`error`] (classification) and [`backoff`] (retry delays).
+//! [`pool`] is the keep-alive pool's policy for drivers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backoff;
 pub mod config;
 pub mod connect;
+mod decimal;
 pub mod error;
 pub mod event;
+pub mod header_names;
 pub mod headers;
 pub mod http1;
 pub mod item;

@@ -16,6 +16,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, WsProtocol};
+use crate::header_names::{
+    ACCOUNT_ID, BETA_FEATURES, CLIENT_REQUEST_ID, LEGACY_SESSION_ID, LEGACY_THREAD_ID, OPENAI_BETA,
+    OPENAI_ORGANIZATION, OPENAI_PROJECT, OPENAI_SUBAGENT, ORIGINATOR, SESSION_ID, THREAD_ID,
+    TIMING_METRICS, TURN_METADATA, TURN_STATE, VERSION,
+};
 use crate::headers::TurnStateToken;
 use crate::item::ResponseItem;
 use crate::secret::Credentials;
@@ -137,26 +142,6 @@ pub enum RequestError {
     Header(String),
 }
 
-/// `session-id` header: the conversation id.
-pub const SESSION_ID: &str = "session-id";
-/// `thread-id` header: the conversation id.
-pub const THREAD_ID: &str = "thread-id";
-/// `x-client-request-id` header: the conversation id.
-pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
-/// `session_id` header, sent only with `legacy_session_headers`.
-pub const LEGACY_SESSION_ID: &str = "session_id";
-/// `thread_id` header, sent only with `legacy_session_headers`.
-pub const LEGACY_THREAD_ID: &str = "thread_id";
-/// `ChatGPT-Account-ID` header: the account id of the credentials.
-pub const ACCOUNT_ID: &str = "chatgpt-account-id";
-/// `x-codex-beta-features` header: comma-joined beta feature keys.
-pub const BETA_FEATURES: &str = "x-codex-beta-features";
-/// `x-codex-turn-metadata` header: caller-supplied turn metadata (HTTP only).
-pub const TURN_METADATA: &str = "x-codex-turn-metadata";
-/// `OpenAI-Beta` header of the WebSocket handshake.
-pub const OPENAI_BETA: &str = "openai-beta";
-/// `x-responsesapi-include-timing-metrics` handshake header.
-pub const TIMING_METRICS: &str = "x-responsesapi-include-timing-metrics";
 /// The `include` value sent when `reasoning` is an object.
 pub const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
 
@@ -483,21 +468,21 @@ fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<
     }
     let identity = &ctx.config.identity;
     headers.insert(
-        HeaderName::from_static("originator"),
-        config_value("originator", &identity.originator)?,
+        HeaderName::from_static(ORIGINATOR),
+        config_value(ORIGINATOR, &identity.originator)?,
     );
     headers.insert(
         USER_AGENT,
-        config_value("user-agent", &identity.user_agent)?,
+        config_value(USER_AGENT.as_str(), &identity.user_agent)?,
     );
     headers.insert(
-        HeaderName::from_static("version"),
-        config_value("version", &identity.version)?,
+        HeaderName::from_static(VERSION),
+        config_value(VERSION, &identity.version)?,
     );
     let optional = [
-        ("openai-organization", &identity.organization),
-        ("openai-project", &identity.project),
-        ("x-openai-subagent", &identity.subagent),
+        (OPENAI_ORGANIZATION, &identity.organization),
+        (OPENAI_PROJECT, &identity.project),
+        (OPENAI_SUBAGENT, &identity.subagent),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -519,7 +504,7 @@ fn identity_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) -> Result<
 fn turn_headers(ctx: &HeaderContext<'_>, headers: &mut HeaderMap) {
     if let Some(token) = ctx.turn_state {
         headers.insert(
-            HeaderName::from_static(crate::headers::TURN_STATE),
+            HeaderName::from_static(TURN_STATE),
             token.header_value().clone(),
         );
     }

@@ -7,10 +7,10 @@ use core::time::Duration;
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use turnwire_protocol::UnixTime;
-use turnwire_protocol::backoff::http_date::parse_http_date;
-use turnwire_protocol::backoff::{
-    BackoffPolicy, JitterRng, RetryDelay, retry_after, should_retry, try_again_delay,
-};
+use turnwire_protocol::backoff::{BackoffPolicy, JitterRng, RetryDelay};
+use turnwire_protocol::error::try_again_delay;
+use turnwire_protocol::headers::http_date::parse_http_date;
+use turnwire_protocol::headers::{retry_after, should_retry};
 
 /// 1994-11-06 08:49:37 GMT, the date in RFC 9110's examples.
 const RFC_EXAMPLE_SECS: u64 = 784_111_777;

@@ -371,7 +371,32 @@ fn invalid_request_carries_the_message_else_the_body() {
 }
 
 #[test]
-fn usage_limit_carries_plan_and_reset_and_leaves_rate_limits_to_the_session() {
+fn usage_limit_carries_the_rate_limits_of_its_own_headers() {
+    let body = r#"{"error":{"type":"usage_limit_reached","message":"limit"}}"#;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-codex-primary-used-percent",
+        HeaderValue::from_static("100"),
+    );
+    let from_http = classify_http(429, &headers, body.as_bytes(), UnixTime::EPOCH, 8 << 10);
+    let ResponseError::UsageLimitReached { rate_limits, .. } = from_http.error else {
+        panic!("not a usage limit: {:?}", from_http.error);
+    };
+    let primary = rate_limits.and_then(|r| r.primary).expect("primary window");
+    assert_eq!(primary.used_percent, 100.0);
+    let frame = ErrorPayload {
+        error_type: Some("usage_limit_reached".into()),
+        ..ErrorPayload::default()
+    };
+    let from_ws = classify_ws_error(429, &frame, &headers, UnixTime::EPOCH);
+    let ResponseError::UsageLimitReached { rate_limits, .. } = from_ws.error else {
+        panic!("not a usage limit: {:?}", from_ws.error);
+    };
+    assert!(rate_limits.is_some_and(|r| r.primary.is_some()));
+}
+
+#[test]
+fn usage_limit_carries_plan_and_reset_and_no_rate_limits_without_their_headers() {
     let body = r#"{"error":{"type":"usage_limit_reached","message":"limit","plan_type":"pro","resets_at":1767225600}}"#;
     let classified = classify(&http(429, body));
     assert_eq!(

@@ -5,11 +5,11 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use turnwire_protocol::event::{
     CreditsSnapshot, RateLimitSnapshot, RateLimitWindow, ResponseEvent, ServerEvent,
-    decode_server_event,
+    decode_server_event, headers_from_json,
 };
+use turnwire_protocol::header_names::TURN_STATE;
 use turnwire_protocol::headers::{
-    TURN_STATE, TurnStateError, header_events, headers_from_json, rate_limits, request_id,
-    turn_state, validate_turn_state,
+    TurnStateError, header_events, rate_limits, request_id, turn_state, validate_turn_state,
 };
 
 const MAX: usize = 4096;

@@ -7,9 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)] // an example prints and reads its key from the environment
 
 use futures_util::StreamExt;
-use turnwire_smol::protocol::session::TurnOptions;
-use turnwire_smol::protocol::{Config, RequestFields, ResponseEvent};
-use turnwire_smol::{ApiKey, ClientOptions};
+use turnwire_smol::{ApiKey, ClientOptions, Config, RequestFields, ResponseEvent, TurnOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

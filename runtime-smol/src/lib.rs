@@ -5,9 +5,8 @@
 //! build a [`Client`] with it plugged in. No tokio anywhere in the dependency tree.
 //!
 //! ```no_run
-//! # fn demo() -> Result<(), turnwire_smol::Error> {
-//! use turnwire_smol::{ApiKey, ClientOptions, protocol::{Config, RequestFields}};
-//! use turnwire_smol::protocol::session::TurnOptions;
+//! # fn demo() -> Result<(), turnwire_smol::BuildError> {
+//! use turnwire_smol::{ApiKey, ClientOptions, Config, RequestFields, TurnOptions};
 //! smol::block_on(async {
 //!     let client = turnwire_smol::client(ClientOptions::new(Config::default(), ApiKey::new("sk-...")))?;
 //!     let turn = client.new_turn(TurnOptions::default());
@@ -49,7 +48,7 @@ impl SmolRuntime {
 }
 
 /// A client whose tasks run on smol's global executor.
-pub fn client(options: ClientOptions) -> Result<Client, Error> {
+pub fn client(options: ClientOptions) -> Result<Client, BuildError> {
     Client::new(Arc::new(SmolRuntime::global()), options)
 }
 

@@ -7,9 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)] // an example prints and reads its key from the environment
 
 use futures_util::StreamExt;
-use turnwire_tokio::protocol::session::TurnOptions;
-use turnwire_tokio::protocol::{Config, RequestFields, ResponseEvent};
-use turnwire_tokio::{ApiKey, ClientOptions};
+use turnwire_tokio::{ApiKey, ClientOptions, Config, RequestFields, ResponseEvent, TurnOptions};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

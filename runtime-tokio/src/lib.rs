@@ -5,9 +5,8 @@
 //! [`Client`] with it plugged in.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), turnwire_tokio::Error> {
-//! use turnwire_tokio::{ApiKey, ClientOptions, protocol::{Config, RequestFields}};
-//! use turnwire_tokio::protocol::session::TurnOptions;
+//! # async fn demo() -> Result<(), turnwire_tokio::BuildError> {
+//! use turnwire_tokio::{ApiKey, ClientOptions, Config, RequestFields, TurnOptions};
 //! let client = turnwire_tokio::client(ClientOptions::new(Config::default(), ApiKey::new("sk-...")))?;
 //! let turn = client.new_turn(TurnOptions::default());
 //! let _events = turn.stream_text(RequestFields::new("gpt-5"), "Say hello.");
@@ -47,7 +46,7 @@ impl TokioRuntime {
 }
 
 /// A client on the current tokio runtime.
-pub fn client(options: ClientOptions) -> Result<Client, Error> {
+pub fn client(options: ClientOptions) -> Result<Client, BuildError> {
     Client::new(Arc::new(TokioRuntime::current()), options)
 }
 

@@ -1316,6 +1316,98 @@ fn scenario_26_a_failed_prewarm_costs_nothing() {
     assert_clean(&mut sim);
 }
 
+fn skipped_prewarm(sim: &Simulator) -> Vec<turnwire_protocol::session::PrewarmSkip> {
+    sim.telemetry()
+        .iter()
+        .filter_map(|t| match &t.record {
+            Telemetry::Prewarm {
+                result: turnwire_protocol::session::PrewarmResult::Skipped { reason },
+                ..
+            } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn scenario_26_a_prewarm_without_websocket_still_starts_the_conversation() {
+    // Over HTTP (as after a fallback) nothing is sent ahead, but the prefix is the
+    // conversation's start: the continuing turn's POST must carry it.
+    let mut sim = sim(http_config());
+    sim.prewarm(prefix());
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(
+        skipped_prewarm(&sim),
+        [turnwire_protocol::session::PrewarmSkip::WebSocketUnusable]
+    );
+    let rec = sim.recording();
+    assert_eq!(rec.ws_attempts(), 0);
+    assert_eq!(rec.posts(), 1);
+    assert_eq!(
+        rec.http[0].body["input"].as_array().unwrap(),
+        &vec![developer(), user("hello")]
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_26_a_prewarm_with_prewarm_off_still_starts_the_conversation() {
+    let mut sim = sim(Config {
+        prewarm: Some(false),
+        ..ws_config(WsProtocol::V2, true)
+    });
+    sim.preconnect();
+    sim.prewarm(prefix());
+
+    let turn = sim.start_turn_continuing();
+    let outcome = sim.run_request(turn, append(vec![user("hello")]));
+
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(
+        skipped_prewarm(&sim),
+        [turnwire_protocol::session::PrewarmSkip::Off]
+    );
+    let rec = sim.recording();
+    assert_eq!(rec.ws_messages.len(), 1, "no generate:false message");
+    assert_eq!(rec.ws_messages[0].kind, WsKind::Create);
+    assert_eq!(
+        message_input(&rec.ws_messages[0].json),
+        vec![developer(), user("hello")]
+    );
+    assert_clean(&mut sim);
+}
+
+#[test]
+fn scenario_26_a_prewarm_after_the_first_request_changes_nothing() {
+    let mut sim = sim(prewarm_config());
+    let turn = sim.start_turn();
+    let first = sim.run_request(turn, append(vec![user("one")]));
+    assert!(first.is_completed(), "{first:?}");
+    sim.prewarm(prefix());
+    let second = sim.run_request(turn, append(vec![user("two")]));
+
+    assert!(second.is_completed(), "{second:?}");
+    assert_eq!(
+        skipped_prewarm(&sim),
+        [turnwire_protocol::session::PrewarmSkip::RequestAlreadySent]
+    );
+    let rec = sim.recording();
+    assert!(
+        rec.ws_messages.iter().all(|m| m.generate().is_none()),
+        "no prewarm message"
+    );
+    let last = rec.ws_messages.last().unwrap();
+    assert!(
+        !message_input(&last.json).contains(&developer()),
+        "the late prefix did not enter the conversation"
+    );
+    assert_clean(&mut sim);
+}
+
 #[test]
 fn scenario_27_previous_response_lost() {
     let mut sim = sim(rev2_config());

@@ -24,8 +24,8 @@ use turnwire_testkit::sim::{FakeServer, Recording};
 use turnwire_testkit::vruntime::VirtualServer;
 use turnwire_testkit::wire;
 use turnwire_transports::{
-    ApiKey, AuthProvider, Client, ClientOptions, Error, InputRecorder, ResponseStream, Runtime,
-    TelemetryHook,
+    ApiKey, AuthProvider, Client, ClientOptions, InputRecorder, ResponseStream, Runtime,
+    StreamError, TelemetryHook,
 };
 
 use crate::auth::RefreshingAuth;
@@ -221,7 +221,7 @@ pub fn base_config(base_url: &str) -> Config {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// Every item the stream yielded, in order: events, then at most one error.
-    pub items: Vec<Result<ResponseEvent, Error>>,
+    pub items: Vec<Result<ResponseEvent, StreamError>>,
     /// The stream did not end within [`PATIENCE`].
     pub timed_out: bool,
     /// When the request started, from the start of the plan (client clock).
@@ -242,14 +242,14 @@ impl Outcome {
     }
 
     /// The error the stream ended with, if any.
-    pub fn error(&self) -> Option<&Error> {
+    pub fn error(&self) -> Option<&StreamError> {
         self.items.last().and_then(|item| item.as_ref().err())
     }
 
     /// The response error the stream ended with, if any.
     pub fn response_error(&self) -> Option<&ResponseError> {
         match self.error() {
-            Some(Error::Response(error)) => Some(error),
+            Some(StreamError::Response(error)) => Some(error),
             _ => None,
         }
     }

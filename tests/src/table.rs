@@ -17,7 +17,7 @@ use turnwire_protocol::session::TurnOptions;
 use turnwire_protocol::{Config, ResponseError, ResponseEvent, WsProtocol};
 use turnwire_testkit::sim::{End, FakeServer, Handshake, Reply, Step, WsKind};
 use turnwire_testkit::wire::{self, ev, user};
-use turnwire_transports::Error;
+use turnwire_transports::StreamError;
 
 use crate::scenario::{
     Act, Auth, CONVERSATION_ID, MODEL, Observed, Scenario, TOKEN, append, replace,
@@ -1135,7 +1135,9 @@ fn s21_usage_limit() -> Scenario {
             assert!(
                 matches!(
                     outcome.error(),
-                    Some(Error::Response(ResponseError::UsageLimitReached { .. }))
+                    Some(StreamError::Response(
+                        ResponseError::UsageLimitReached { .. }
+                    ))
                 ),
                 "{:?}",
                 outcome.items

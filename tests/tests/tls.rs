@@ -14,7 +14,7 @@ use turnwire_testkit::sim::FakeServer;
 use turnwire_testkit::wire::user;
 use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, one_request};
 use turnwire_tests::{Harness, Rt};
-use turnwire_transports::{Error, RootStore, TlsSettings};
+use turnwire_transports::{RootStore, StreamError, TlsSettings};
 
 /// The server's CA written to a PEM file in a fresh temporary directory.
 struct CaFile {
@@ -137,7 +137,7 @@ fn an_untrusted_certificate_is_a_certificate_error(rt: Rt) {
             "{:?}",
             outcome.duration()
         );
-        let Some(Error::Response(error @ ResponseError::Certificate { host, reason })) =
+        let Some(StreamError::Response(error @ ResponseError::Certificate { host, reason })) =
             outcome.error()
         else {
             panic!(

@@ -19,7 +19,7 @@ use turnwire_testkit::sim::{FakeServer, Reply, Step};
 use turnwire_testkit::wire::user;
 use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, one_request};
 use turnwire_tests::{Harness, Rt};
-use turnwire_transports::Error;
+use turnwire_transports::StreamError;
 
 /// Bytes per scripted body chunk.
 const CHUNK: usize = 1000;
@@ -139,12 +139,13 @@ fn replay(rt: Rt, path: &Path) {
         ),
         Ending::Failed(error) => assert_eq!(
             outcome.error(),
-            Some(&Error::Response(error)),
+            Some(&StreamError::Response(error)),
             "{rt:?} {name}"
         ),
         Ending::ErrorEvent => assert!(outcome.error().is_some(), "{rt:?} {name}"),
         Ending::ClosedEarly => {
-            let Some(Error::Response(ResponseError::Stream { message })) = outcome.error() else {
+            let Some(StreamError::Response(ResponseError::Stream { message })) = outcome.error()
+            else {
                 panic!("{rt:?} {name}: {:?}", outcome.error())
             };
             assert!(

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_channel::mpsc;
 use futures_util::Stream;
 use turnwire_protocol::session::{PrewarmSpec, RequestInput, RequestSpec, TurnOptions};
-use turnwire_protocol::{RequestFields, ResponseEvent, ResponseItem};
+use turnwire_protocol::{Config, RequestFields, ResponseEvent, ResponseItem};
 
 use crate::driver::{Actor, Command};
-use crate::error::Error;
+use crate::error::{BuildError, StreamError};
 use crate::options::ClientOptions;
 use crate::runtime::Runtime;
 
@@ -44,8 +44,11 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// Builds a client on `runtime` and starts its background task. No I/O happens
-    /// until a preconnect or a request.
-    pub fn new(runtime: Arc<dyn Runtime>, options: ClientOptions) -> Result<Client, Error> {
+    /// until a preconnect or a request. Fails, before anything starts, when the options
+    /// cannot work: an invalid configuration, unusable TLS settings, or
+    /// `request_compression` in a build without the `zstd` feature.
+    pub fn new(runtime: Arc<dyn Runtime>, options: ClientOptions) -> Result<Client, BuildError> {
+        check_build_features(&options.config)?;
         let conversation_id = options.conversation_id.clone().unwrap_or_else(random_uuid);
         let seed = options.seed.unwrap_or_else(random_u64);
         let (commands, receiver) = mpsc::unbounded();
@@ -165,7 +168,7 @@ impl Drop for Turn {
 pub struct ResponseStream {
     client: Client,
     handle: u64,
-    events: mpsc::Receiver<Result<ResponseEvent, Error>>,
+    events: mpsc::Receiver<Result<ResponseEvent, StreamError>>,
     finished: bool,
 }
 
@@ -178,7 +181,7 @@ impl fmt::Debug for ResponseStream {
 }
 
 impl Stream for ResponseStream {
-    type Item = Result<ResponseEvent, Error>;
+    type Item = Result<ResponseEvent, StreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.finished {
@@ -193,7 +196,7 @@ impl Stream for ResponseStream {
             }
             Poll::Ready(None) => {
                 self.finished = true;
-                Poll::Ready(Some(Err(Error::Shutdown)))
+                Poll::Ready(Some(Err(StreamError::Shutdown)))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -208,6 +211,15 @@ impl Drop for ResponseStream {
             });
         }
     }
+}
+
+/// Refuses a configuration this build cannot carry out: request compression needs the
+/// `zstd` feature, and without it every request would fail and be retried.
+fn check_build_features(config: &Config) -> Result<(), BuildError> {
+    if config.request_compression && !cfg!(feature = "zstd") {
+        return Err(BuildError::CompressionUnavailable);
+    }
+    Ok(())
 }
 
 /// A fresh jitter seed (64 random bits), for callers that must know the seed before
@@ -246,6 +258,19 @@ fn random_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_compression_builds_only_with_the_zstd_feature() {
+        let mut config = Config::default();
+        assert_eq!(check_build_features(&config), Ok(()));
+        config.request_compression = true;
+        let expected = if cfg!(feature = "zstd") {
+            Ok(())
+        } else {
+            Err(BuildError::CompressionUnavailable)
+        };
+        assert_eq!(check_build_features(&config), expected);
+    }
 
     #[test]
     fn uuids_have_the_v4_shape_and_differ() {

@@ -15,10 +15,10 @@ use tracing::Span;
 use turnwire_protocol::ResponseEvent;
 use turnwire_protocol::session::{ConnId, RequestId};
 
-use crate::error::Error;
+use crate::error::StreamError;
 
 /// One item of a response stream.
-pub(crate) type Item = Result<ResponseEvent, Error>;
+pub(crate) type Item = Result<ResponseEvent, StreamError>;
 
 /// The sending side of one response stream.
 pub(crate) struct StreamSink {

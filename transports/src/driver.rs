@@ -30,7 +30,7 @@ use turnwire_protocol::{Instant, Now, UnixTime};
 use crate::auth::AuthProvider;
 use crate::connect::{Connector, Endpoint};
 use crate::delivery::{Delivered, Item, Sinks};
-use crate::error::Error;
+use crate::error::{BuildError, StreamError};
 use crate::keepalive::{self, Ended};
 use crate::options::{ClientOptions, InputRecorder, TelemetryHook};
 use crate::runtime::{AsyncTimer, BoxStream, Runtime};
@@ -192,7 +192,7 @@ impl Actor {
         conversation_id: String,
         seed: u64,
         commands: mpsc::UnboundedReceiver<Command>,
-    ) -> Result<Actor, Error> {
+    ) -> Result<Actor, BuildError> {
         let connector = Arc::new(Connector::new(&options.tls, options.proxy.clone())?);
         let max_message = options.config.limits.ws_message;
         let session = Session::new(SessionParams {
@@ -470,7 +470,8 @@ impl Actor {
                 mut events,
             } => {
                 let Some(&turn_id) = self.turns.get(&turn) else {
-                    let _ = events.try_send(Err(Error::Usage(UsageError::UnknownTurn(TurnId(0)))));
+                    let _ = events
+                        .try_send(Err(StreamError::Usage(UsageError::UnknownTurn(TurnId(0)))));
                     return;
                 };
                 let input = Input::StartRequest {
@@ -489,7 +490,7 @@ impl Actor {
                     }
                     Ok(_) => {}
                     Err(err) => {
-                        let _ = events.try_send(Err(Error::Usage(err)));
+                        let _ = events.try_send(Err(StreamError::Usage(err)));
                     }
                 }
             }
@@ -580,7 +581,7 @@ impl Actor {
                     self.deliver(request, Ok(event), terminal);
                 }
                 Output::Failed { request, error, .. } => {
-                    self.deliver(request, Err(Error::Response(error)), true);
+                    self.deliver(request, Err(StreamError::Response(error)), true);
                 }
                 Output::Telemetry(record) => self.record(record),
                 _ => {}

@@ -21,8 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::lenient::Scalar;
-use super::{EventDecodeError, ResponseEvent, ServerEvent};
-use crate::headers::headers_from_json;
+use super::{EventDecodeError, ResponseEvent, ServerEvent, headers_from_json};
 use crate::item::ResponseItem;
 
 mod lifecycle;

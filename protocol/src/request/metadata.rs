@@ -14,11 +14,12 @@ use crate::session::Transport;
 pub const MAX_VALUE_CHARS: usize = 2048;
 
 /// The key of the turn metadata (the value also sent as the `x-codex-turn-metadata`
-/// header on HTTP).
-pub const TURN_METADATA_KEY: &str = "x-codex-turn-metadata";
+/// header on HTTP): the header's name.
+pub const TURN_METADATA_KEY: &str = crate::header_names::TURN_METADATA;
 
-/// The key of the turn-state token in a WebSocket message's `client_metadata`.
-pub const TURN_STATE_KEY: &str = "x-codex-turn-state";
+/// The key of the turn-state token in a WebSocket message's `client_metadata`: the
+/// header's name.
+pub const TURN_STATE_KEY: &str = crate::header_names::TURN_STATE;
 
 /// What one request's `client_metadata` is made of.
 #[derive(Clone, Copy, Debug)]

@@ -4,24 +4,18 @@
 use bytes::Bytes;
 
 use super::input::{Input, UsageError};
-use super::output::{FreeRetryReason, Telemetry};
+use super::output::Telemetry;
 use super::request::{Phase, append_bounded};
-use super::retry::FailureLayer;
+use super::retry::{Cause, Layer};
 use super::turn::TurnSocket;
 use super::{ConnId, ConnOwner, RequestId, Session, TurnId};
 use crate::connect::classify_connect_failure;
-use crate::error::{self, Classified, ResponseError};
+use crate::error::{self, Classified, ResponseError, codes};
 use crate::event::{self, ResponseEvent, ServerEvent};
 use crate::headers;
 use crate::http1;
 use crate::sse::{SseDecoder, SseError, SseFrame, SseLimits};
 use crate::time::Instant;
-
-/// The error code of the server's 60-minute connection limit.
-const CONNECTION_LIMIT: &str = "websocket_connection_limit_reached";
-
-/// The error code of a chain the server no longer holds (section 6).
-const CHAIN_LOST: &str = "previous_response_not_found";
 
 /// Message for a body or socket that ended before a terminal event.
 const CLOSED_EARLY: &str = "stream closed before response.completed";
@@ -80,34 +74,26 @@ impl Session {
         match input {
             Input::WsOpened { .. } if !handshaking => return Err(unexpected(conn, &input)),
             Input::WsOpened { headers, .. } => self.slot_opened(now, &headers),
-            Input::WsRefused { status: 426, .. } => {
-                self.ws_unanswered = 0;
-                self.conns.remove(&conn);
-                let reason = "WebSocket upgrade refused with 426 on preconnect";
-                if let Some(slot) = self.slot.take() {
-                    self.telemetry(Telemetry::Preconnect {
-                        conn: slot.conn,
-                        result: super::PreconnectResult::Failed {
-                            reason: reason.to_owned(),
-                        },
-                    });
-                }
-                self.activate_fallback(now, reason, None);
-            }
             Input::WsRefused { status, .. } => {
+                // Any HTTP answer resets the count of unanswered connects (10.3).
                 self.ws_unanswered = 0;
                 self.conns.remove(&conn);
-                self.slot_failed(now, format!("handshake refused with {status}"), false);
+                let reason = format!("handshake refused with {status}");
+                self.slot_failed(now, reason, Cause::Status(status));
             }
             Input::WsClosed { .. }
             | Input::TransportError { .. }
             | Input::ConnectFailed { .. }
             | Input::SendFailed { .. } => {
-                let unanswered = handshaking
+                let cause = if handshaking
                     && matches!(
                         input,
                         Input::TransportError { .. } | Input::ConnectFailed { .. }
-                    );
+                    ) {
+                    Cause::NoAnswer
+                } else {
+                    Cause::Lost
+                };
                 let reason = match input {
                     Input::TransportError { message, .. } | Input::SendFailed { message, .. } => {
                         message
@@ -117,11 +103,12 @@ impl Session {
                     _ => "closed before adoption".to_owned(),
                 };
                 self.conns.remove(&conn);
-                self.slot_failed(now, reason, unanswered);
+                self.slot_failed(now, reason, cause);
             }
             Input::WsText { text, .. } if prewarming => self.prewarm_frame(now, &text),
             Input::WsBinary { .. } if prewarming => {
-                self.slot_failed(now, "unexpected binary WebSocket frame".to_owned(), false)
+                let reason = "unexpected binary WebSocket frame".to_owned();
+                self.slot_failed(now, reason, Cause::Other)
             }
             Input::WsActivity { .. } if prewarming => self.prewarm_activity(now),
             // Frames on an idle socket carry nothing for anyone, but show it alive.
@@ -182,23 +169,8 @@ impl Session {
                 self.drop_conn_of(turn_id, conn);
                 let Some(id) = request else { return Ok(()) };
                 self.capture_turn_state(turn_id, &headers);
-                match status {
-                    426 => {
-                        self.attempt_ended(now, id, "handshake refused with 426");
-                        self.activate_fallback(now, "WebSocket upgrade refused with 426", Some(id));
-                    }
-                    _ => {
-                        let limit = self.config.limits.error_body;
-                        let mut classified =
-                            error::classify_http(status, &headers, &body, self.now.unix, limit);
-                        // A refused handshake is retried in the stream layer whatever
-                        // its status (9.3), unless it is one of the terminal errors.
-                        if matches!(classified.error, ResponseError::Http { .. }) {
-                            classified.retryable = true;
-                        }
-                        self.fail_attempt(now, id, classified, FailureLayer::Stream);
-                    }
-                }
+                let classified = self.classify_error_answer(status, &headers, &body);
+                self.fail_attempt(now, id, classified, Cause::Status(status), Layer::Handshake);
             }
             Input::WsText { text, .. } => {
                 let Some(id) = request else { return Ok(()) };
@@ -230,10 +202,18 @@ impl Session {
             | Input::TransportError { .. }
             | Input::ConnectFailed { .. }
             | Input::SendFailed { .. } => {
-                let unanswered = matches!(
-                    input,
-                    Input::TransportError { .. } | Input::ConnectFailed { .. }
-                ) && !self.turn_socket_open(turn_id, conn);
+                let open = self.turn_socket_open(turn_id, conn);
+                let cause = match input {
+                    Input::TransportError { .. } | Input::ConnectFailed { .. } if !open => {
+                        Cause::NoAnswer
+                    }
+                    _ => Cause::Lost,
+                };
+                let layer = if open {
+                    Layer::Stream
+                } else {
+                    Layer::Handshake
+                };
                 self.conns.remove(&conn);
                 self.drop_conn_of(turn_id, conn);
                 let Some(id) = request else { return Ok(()) };
@@ -244,21 +224,7 @@ impl Session {
                     Input::ConnectFailed { failure, .. } => classify_connect_failure(failure),
                     _ => error::classify_transport(CLOSED_EARLY),
                 };
-                let message = classified.error.to_string();
-                if classified.retryable && self.stale_socket(id) {
-                    self.free_retry(now, id, FreeRetryReason::StaleSocket, &message);
-                    return Ok(());
-                }
-                // A refusal that is not retried (a proxy's 407 or 403, a certificate
-                // the policy rejects) ends the request; it is no sign of an
-                // unreachable WebSocket endpoint.
-                if classified.retryable
-                    && unanswered
-                    && self.ws_connect_unanswered(now, Some((id, &message)))
-                {
-                    return Ok(());
-                }
-                self.fail_attempt(now, id, classified, FailureLayer::Stream);
+                self.fail_attempt(now, id, classified, cause, layer);
             }
             other => return Err(unexpected(conn, &other)),
         }
@@ -315,11 +281,11 @@ impl Session {
                 {
                     self.conns.remove(&conn);
                     let remembered = self.requests.get_mut(&id).and_then(|r| r.sse_error.take());
-                    let classified = match remembered {
-                        Some(payload) => error::classify_failed(Some(&payload)),
-                        None => error::classify_transport(CLOSED_EARLY),
+                    let (classified, cause) = match remembered {
+                        Some(payload) => (error::classify_failed(Some(&payload)), Cause::Other),
+                        None => (error::classify_transport(CLOSED_EARLY), Cause::Lost),
                     };
-                    self.fail_attempt(now, id, classified, FailureLayer::Stream);
+                    self.fail_attempt(now, id, classified, cause, Layer::Stream);
                 }
             }
             (Input::HttpStale { message, .. }, phase) => {
@@ -329,17 +295,18 @@ impl Session {
             }
             (Input::TransportError { message, .. } | Input::SendFailed { message, .. }, phase) => {
                 let layer = if phase.is_http_establishing() {
-                    FailureLayer::Request
+                    Layer::Establish
                 } else {
-                    FailureLayer::Stream
+                    Layer::Stream
                 };
                 self.conns.remove(&conn);
-                self.fail_attempt(now, id, error::classify_transport(message), layer);
+                let classified = error::classify_transport(message);
+                self.fail_attempt(now, id, classified, Cause::Lost, layer);
             }
             (Input::ConnectFailed { failure, .. }, _) => {
                 self.conns.remove(&conn);
                 let classified = classify_connect_failure(failure);
-                self.fail_attempt(now, id, classified, FailureLayer::Request);
+                self.fail_attempt(now, id, classified, Cause::NoAnswer, Layer::Establish);
             }
             (other, _) => return Err(unexpected(conn, &other)),
         }
@@ -362,7 +329,8 @@ impl Session {
                 let error = ResponseError::UnsupportedContentEncoding {
                     encoding: unsupported.encoding,
                 };
-                return self.fail_attempt(now, id, terminal(error), FailureLayer::Request);
+                let classified = terminal(error);
+                return self.fail_attempt(now, id, classified, Cause::Other, Layer::Establish);
             }
             let limits = &self.config.limits;
             let sse = SseDecoder::new(SseLimits {
@@ -392,7 +360,7 @@ impl Session {
 
     /// Classifies a collected HTTP error response and fails the attempt with it.
     pub(super) fn classify_error_body(&mut self, now: Instant, id: RequestId) {
-        let Some(req) = self.requests.get_mut(&id) else {
+        let Some(req) = self.requests.get(&id) else {
             return;
         };
         let Phase::HttpErrorBody {
@@ -404,12 +372,21 @@ impl Session {
         else {
             return;
         };
+        let status = *status;
+        let classified = self.classify_error_answer(status, headers, body);
+        self.fail_attempt(now, id, classified, Cause::Status(status), Layer::Establish);
+    }
+
+    /// Classifies an HTTP error answer (a `POST`'s error response or a refused
+    /// handshake) against the session's clock and error-body bound.
+    fn classify_error_answer(
+        &self,
+        status: u16,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Classified {
         let limit = self.config.limits.error_body;
-        let mut classified = error::classify_http(*status, headers, body, self.now.unix, limit);
-        if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error {
-            *rate_limits = headers::rate_limits(headers).map(Box::new);
-        }
-        self.fail_attempt(now, id, classified, FailureLayer::Request);
+        error::classify_http(status, headers, body, self.now.unix, limit)
     }
 
     fn http_body(&mut self, now: Instant, id: RequestId, data: &Bytes) {
@@ -536,20 +513,20 @@ impl Session {
                 );
             }
             ServerEvent::Failed { error, .. }
-                if on_ws && error.as_ref().and_then(|e| e.code.as_deref()) == Some(CHAIN_LOST) =>
+                if on_ws
+                    && error.as_ref().and_then(|e| e.code.as_deref())
+                        == Some(codes::PREVIOUS_RESPONSE_NOT_FOUND) =>
             {
-                self.chain_lost(now, id, error.as_ref());
+                let classified = error::classify_chain_lost(error.as_ref());
+                self.fail_attempt(now, id, classified, Cause::ChainLost, Layer::Stream);
             }
             ServerEvent::Failed { error, .. } => {
                 let payload = error.or_else(|| req.sse_error.take());
                 self.fail_live_attempt(now, id, error::classify_failed(payload.as_ref()));
             }
             ServerEvent::Error(payload) if on_ws => {
-                if payload.code.as_deref() == Some(CONNECTION_LIMIT) {
-                    return self.connection_limit(now, id);
-                }
-                if payload.code.as_deref() == Some(CHAIN_LOST) {
-                    return self.chain_lost(now, id, Some(&payload));
+                if let Some((classified, cause)) = ws_error_of_its_own(&payload) {
+                    return self.fail_attempt(now, id, classified, cause, Layer::Stream);
                 }
                 self.fail_live_attempt(now, id, error::classify_failed(Some(&payload)));
             }
@@ -559,20 +536,17 @@ impl Session {
                 error,
                 headers,
             } => {
-                if error.code.as_deref() == Some(CONNECTION_LIMIT) {
-                    return self.connection_limit(now, id);
+                if let Some((classified, cause)) = ws_error_of_its_own(&error) {
+                    return self.fail_attempt(now, id, classified, cause, Layer::Stream);
                 }
-                if error.code.as_deref() == Some(CHAIN_LOST) {
-                    return self.chain_lost(now, id, Some(&error));
-                }
-                let mut classified =
-                    error::classify_ws_error(status, &error, &headers, self.now.unix);
-                if let ResponseError::UsageLimitReached { rate_limits, .. } = &mut classified.error
+                let classified = error::classify_ws_error(status, &error, &headers, self.now.unix);
+                if let ResponseError::UsageLimitReached {
+                    rate_limits: Some(snapshot),
+                    ..
+                } = &classified.error
                 {
-                    *rate_limits = headers::rate_limits(&headers).map(Box::new);
-                    if let Some(snapshot) = rate_limits.as_deref().cloned() {
-                        self.emit(id, ResponseEvent::RateLimits { snapshot });
-                    }
+                    let snapshot = snapshot.as_ref().clone();
+                    self.emit(id, ResponseEvent::RateLimits { snapshot });
                 }
                 self.fail_live_attempt(now, id, classified);
             }
@@ -625,6 +599,21 @@ impl Session {
                 reason: err.to_string(),
             }),
         }
+    }
+}
+
+/// A WebSocket error whose code the retry rules treat on its own, beyond its
+/// classification: the server's connection limit, or a lost response chain.
+fn ws_error_of_its_own(payload: &event::ErrorPayload) -> Option<(Classified, Cause)> {
+    match payload.code.as_deref()? {
+        codes::WEBSOCKET_CONNECTION_LIMIT_REACHED => Some((
+            error::classify_transport("WebSocket connection limit reached"),
+            Cause::ConnectionLimit,
+        )),
+        codes::PREVIOUS_RESPONSE_NOT_FOUND => {
+            Some((error::classify_chain_lost(Some(payload)), Cause::ChainLost))
+        }
+        _ => None,
     }
 }
 

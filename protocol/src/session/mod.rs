@@ -21,6 +21,7 @@
 //! and input script always give the same outputs.
 
 mod attempt;
+mod ending;
 mod ids;
 mod inbound;
 mod input;
@@ -41,7 +42,7 @@ pub use input::{
 };
 pub use output::{
     CloseReason, FreeRetryReason, HttpOpen, MessageKind, Output, PreconnectResult, PrewarmResult,
-    RetryLayer, Telemetry, Transport, WsOpen,
+    PrewarmSkip, RetryLayer, Telemetry, Transport, WsOpen,
 };
 
 use crate::backoff::{BackoffPolicy, JitterRng};

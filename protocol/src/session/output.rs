@@ -122,11 +122,36 @@ pub enum PrewarmResult {
         /// Why.
         reason: String,
     },
-    /// It was not sent (prewarm off, WebSocket unusable, or a request already started).
+    /// It was not sent.
     Skipped {
         /// Why.
-        reason: String,
+        reason: PrewarmSkip,
     },
+}
+
+/// Why a prewarm was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PrewarmSkip {
+    /// `prewarm` is off in the configuration.
+    Off,
+    /// WebSocket cannot be used: HTTP is configured or the fallback is active.
+    WebSocketUnusable,
+    /// A request was already sent in this session.
+    RequestAlreadySent,
+    /// Another prewarm is waiting or in flight.
+    AlreadyUnderWay,
+}
+
+impl PrewarmSkip {
+    /// Whether the prefix still became the conversation so far, so that a
+    /// `TurnHistory::Continue` turn extends it. True when only the message was
+    /// skipped (prewarm off, no WebSocket); false when the prewarm came too late or
+    /// twice and the session kept the conversation it already had.
+    pub fn prefix_kept(self) -> bool {
+        matches!(self, Self::Off | Self::WebSocketUnusable)
+    }
 }
 
 /// Why a request was re-sent at once without backoff, budget or `Reconnecting`.

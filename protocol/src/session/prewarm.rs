@@ -5,7 +5,8 @@
 //! Nothing of it reaches the caller; failures cost nothing.
 
 use super::input::PrewarmSpec;
-use super::output::{PrewarmResult, Telemetry, Transport};
+use super::output::{PrewarmResult, PrewarmSkip, Telemetry, Transport};
+use super::retry::Cause;
 use super::slot::{Keepalive, SlotState};
 use super::turn::Baseline;
 use super::{ConnId, Session};
@@ -42,26 +43,32 @@ enum PrewarmStep {
 
 impl Session {
     /// `Input::Prewarm`: stores the prefix as the conversation so far and sends it as
-    /// soon as the slot's socket is open, opening one when the slot is empty.
+    /// soon as the slot's socket is open, opening one when the slot is empty. When
+    /// prewarm is off or WebSocket unusable, the prefix is still stored (nothing is
+    /// sent); after a request, or while another prewarm is pending, it is ignored.
     pub(super) fn prewarm(&mut self, now: Instant, spec: PrewarmSpec) {
-        let skip = if !self.config.prewarm_enabled() {
-            Some("prewarm is off")
-        } else if !self.ws_usable() {
-            Some("WebSocket is not usable")
-        } else if self.requests_started {
-            Some("a request was already sent")
+        let skip = if self.requests_started {
+            Some(PrewarmSkip::RequestAlreadySent)
         } else if self.prewarm.is_some() || self.prewarming() {
-            Some("a prewarm is already under way")
+            Some(PrewarmSkip::AlreadyUnderWay)
+        } else if !self.ws_usable() {
+            Some(PrewarmSkip::WebSocketUnusable)
+        } else if !self.config.prewarm_enabled() {
+            Some(PrewarmSkip::Off)
         } else {
             None
         };
         if let Some(reason) = skip {
+            if reason.prefix_kept() {
+                // The caller handed over the conversation's start: a continuing turn
+                // must extend it even though nothing was sent ahead of it.
+                let lineage = self.next_lineage();
+                self.store_conversation(lineage, spec.input);
+            }
             let conn = self.slot.as_ref().map_or(ConnId(0), |s| s.conn);
             return self.telemetry(Telemetry::Prewarm {
                 conn,
-                result: PrewarmResult::Skipped {
-                    reason: reason.to_owned(),
-                },
+                result: PrewarmResult::Skipped { reason },
             });
         }
         let lineage = self.next_lineage();
@@ -173,7 +180,7 @@ impl Session {
         match step {
             PrewarmStep::Continue => self.prewarm_activity(now),
             PrewarmStep::Completed(response_id) => self.prewarm_completed(now, response_id),
-            PrewarmStep::Failed(reason) => self.slot_failed(now, reason, false),
+            PrewarmStep::Failed(reason) => self.slot_failed(now, reason, Cause::Other),
         }
     }
 

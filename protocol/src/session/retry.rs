@@ -1,495 +1,427 @@
-//! Ending attempts and requests: the retry layers and backoff (PROTOCOL.md section 9),
-//! 401 refresh (9.2), the WebSocket→HTTP fallback (section 10), the connection-limit
-//! reconnect, and terminal outcomes.
+//! The retry decision: what one failed attempt leads to (PROTOCOL.md sections 8.1,
+//! 9, 10 and 12, the `previous_response_not_found` resend of section 6 and the
+//! keep-alive resend of 3.3).
+//!
+//! [`decide`] is a pure function of a [`Failure`] (the classified error and every fact
+//! the rules read) and the configuration, in the style of `turn::plan`. The session
+//! gathers the facts, calls it once per failure and applies the [`Decision`]
+//! (counters, telemetry, timers, sockets); it holds no retry rule of its own.
 
 use core::time::Duration;
 
-use super::output::{FreeRetryReason, Output, RetryLayer, Telemetry, Transport};
-use super::request::Phase;
-use super::{RequestId, Session};
-use crate::backoff::RetryDelay;
+use super::output::{RetryLayer, Transport};
+use crate::backoff::{BackoffPolicy, RetryDelay};
+use crate::config::Config;
 use crate::error::{self, Classified, ResponseError};
-use crate::event::{ErrorPayload, ResponseEvent};
-use crate::secret::Credentials;
-use crate::time::Instant;
 
-/// Which budget a failure is charged to.
+/// Where the failed attempt stood: which retry layer a retry is charged to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FailureLayer {
-    /// Establishing an HTTP response (`request_max_retries`, 9.1).
-    Request,
-    /// The stream around the request (`stream_max_retries`, 9.3).
+pub(crate) enum Layer {
+    /// Establishing an HTTP response: the connect, the `POST` and its status and
+    /// headers (9.1, `request_max_retries`).
+    Establish,
+    /// The turn's WebSocket handshake (9.3, `stream_max_retries`). A refusal with an
+    /// HTTP error status is retried here whatever the status, unless it is one of the
+    /// terminal errors of section 12.
+    Handshake,
+    /// The response stream on either transport (9.3, `stream_max_retries`).
     Stream,
+    /// A socket no request owns: the preconnect or the prewarm in the session's slot
+    /// (8.1, 8.2). Its failures cost no request anything.
+    Slot,
 }
 
-impl Session {
-    /// Ends the current attempt of request `id` with `classified` and decides what
-    /// follows: refresh, retry after a delay, fallback, or a terminal error. Closes
-    /// what the attempt still has open.
-    pub(super) fn fail_attempt(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        classified: Classified,
-        layer: FailureLayer,
-    ) {
-        if !self.requests.contains_key(&id) {
-            return;
-        }
-        self.attempt_ended(now, id, &classified.error.to_string());
-        self.abandon_attempt(id);
-        if classified.unauthorized {
-            if !self.void_before_refresh(id, &classified.error) {
-                return;
+/// What kind of failure it was, beyond its classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// A connect that got no HTTP answer at all: refused, reset, TLS failure, connect
+    /// timeout, proxy refusal (10, trigger 3).
+    NoAnswer,
+    /// The connection failed after it was established: closed, reset, a send that
+    /// failed.
+    Lost,
+    /// An HTTP answer with this error status: an error response or a refused
+    /// handshake.
+    Status(u16),
+    /// `previous_response_not_found` on a WebSocket: the server no longer holds the
+    /// response chain (6).
+    ChainLost,
+    /// `websocket_connection_limit_reached`: the server's 60-minute limit (9.3).
+    ConnectionLimit,
+    /// Anything else: a `response.failed`, an `error` frame, an idle timeout, a bad
+    /// frame, a crossed limit.
+    Other,
+}
+
+/// A connection an earlier request or turn already used, on which this attempt went
+/// out and got nothing of its response before failing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reused {
+    /// A WebSocket adopted from the session's slot, failed before the first event of
+    /// the response (8.1).
+    SlotSocket,
+    /// An idle HTTP connection from the keep-alive pool, failed before any byte of
+    /// the response head (3.3). Only the driver knows a connection came from its pool:
+    /// it reports such failures as `Input::HttpStale`.
+    PooledHttp,
+}
+
+/// The once-per-request free retries and the refresh a request already used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FreeUsed {
+    /// The 401 refresh (9.2).
+    pub(crate) auth_refresh: bool,
+    /// The replacement of a dead reused WebSocket (8.1).
+    pub(crate) stale_socket: bool,
+    /// The resend after a stale pooled HTTP connection (3.3).
+    pub(crate) stale_pooled: bool,
+    /// The full create after `previous_response_not_found` (6).
+    pub(crate) chain_resend: bool,
+    /// The reconnect after `websocket_connection_limit_reached` (9.3).
+    pub(crate) connection_limit: bool,
+}
+
+/// What the request the failed attempt belongs to has been through. All zero and
+/// false for a failure of the slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RequestFacts {
+    /// The attempt went out on a reused connection and got nothing of its response.
+    pub(crate) reused: Option<Reused>,
+    /// Some event of this attempt reached the caller.
+    pub(crate) caller_events: bool,
+    /// Some output event of any attempt of the request reached the caller (9.3,
+    /// `retry_after_partial_output`).
+    pub(crate) output_seen: bool,
+    /// Retries spent establishing the current HTTP response (9.1).
+    pub(crate) http_retries: u32,
+    /// Retries spent in the stream layer (9.3).
+    pub(crate) stream_retries: u32,
+    /// Free retries and the refresh already used.
+    pub(crate) used: FreeUsed,
+}
+
+/// What the session knows that the failure alone does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SessionFacts {
+    /// Consecutive WebSocket connects without an HTTP answer before this failure (10,
+    /// trigger 3).
+    pub(crate) unanswered_before: u32,
+    /// WebSocket is allowed and the fallback is not active.
+    pub(crate) websocket_usable: bool,
+    /// The auth source can refresh after a 401 (API keys cannot).
+    pub(crate) auth_refreshable: bool,
+}
+
+/// One failed attempt (or a failure of the slot's socket), with every fact the retry
+/// rules read.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Failure {
+    /// The error and its classification (section 12).
+    pub(crate) classified: Classified,
+    /// What kind of failure it was.
+    pub(crate) cause: Cause,
+    /// Where the attempt stood.
+    pub(crate) layer: Layer,
+    /// The attempt's transport.
+    pub(crate) transport: Transport,
+    /// What the request has been through.
+    pub(crate) request: RequestFacts,
+    /// What the session knows.
+    pub(crate) session: SessionFacts,
+}
+
+/// Why the session falls back from WebSocket to HTTP (section 10).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Fallback {
+    /// A 426 on a WebSocket handshake (trigger 1).
+    UpgradeRequired,
+    /// `stream_max_retries` exhausted on WebSocket, with the last error (trigger 2).
+    StreamRetriesExhausted(ResponseError),
+    /// This many WebSocket connects in a row got no HTTP answer (trigger 3).
+    Unreachable {
+        /// The connects counted.
+        connects: u32,
+    },
+}
+
+impl core::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Fallback::UpgradeRequired => f.write_str("WebSocket upgrade refused with 426"),
+            Fallback::StreamRetriesExhausted(error) => {
+                write!(f, "stream retries exhausted on WebSocket: {error}")
             }
-            return self.unauthorized(id, classified.error);
-        }
-        let partial_voids_retry = !self.config.retry_after_partial_output
-            && self.requests.get(&id).is_some_and(|r| r.output_seen);
-        if !classified.retryable || partial_voids_retry {
-            return self.finish_with_error(id, classified.error);
-        }
-        let Some(req) = self.requests.get_mut(&id) else {
-            return;
-        };
-        match layer {
-            FailureLayer::Request if req.http_retries < self.config.request_max_retries => {
-                req.http_retries += 1;
-                let retry = req.http_retries;
-                self.schedule_retry(now, id, RetryLayer::Request, retry, classified);
+            Fallback::Unreachable { connects } => {
+                write!(
+                    f,
+                    "{connects} WebSocket connects in a row got no HTTP answer"
+                )
             }
-            FailureLayer::Stream if req.stream_retries < self.config.stream_max_retries => {
-                req.stream_retries += 1;
-                req.http_retries = 0;
-                let retry = req.stream_retries;
-                self.schedule_retry(now, id, RetryLayer::Stream, retry, classified);
-            }
-            FailureLayer::Stream if req.stats.transport == Transport::WebSocket => {
-                let reason = format!(
-                    "stream retries exhausted on WebSocket: {}",
-                    classified.error
-                );
-                self.activate_fallback(now, &reason, Some(id));
-            }
-            _ => self.finish_with_error(id, classified.error),
         }
     }
+}
 
-    /// [`Session::fail_attempt`] in the stream layer, for failures of a live attempt.
-    pub(super) fn fail_live_attempt(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        classified: Classified,
-    ) {
-        self.fail_attempt(now, id, classified, FailureLayer::Stream);
-    }
+/// Which free retry: sent again at once, without backoff, budget or `Reconnecting`,
+/// once per request each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FreeRetry {
+    /// A reused WebSocket died before the first event: a full create on a new socket
+    /// (8.1).
+    StaleSocket,
+    /// A pooled HTTP connection failed before any byte of the response: the request
+    /// again on a new connection (3.3).
+    StalePooled,
+    /// `previous_response_not_found`: a full create on a new socket (6).
+    ChainLost,
+    /// `websocket_connection_limit_reached`: a new connection, full create (9.3).
+    ConnectionLimit,
+}
 
-    fn schedule_retry(
-        &mut self,
-        now: Instant,
-        id: RequestId,
+/// Where a retry's delay comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delay {
+    /// The server asked for this delay, and it is within `max_retry_after`.
+    Requested(Duration),
+    /// Exponential backoff with jitter, `min(max_backoff, base · 2^exponent) · J`.
+    Backoff {
+        /// The exponent.
+        exponent: u32,
+    },
+}
+
+/// What a failure leads to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Decision {
+    /// Ask the auth source for new credentials, then retry at once without backoff or
+    /// budget (9.2). With `void_retry`, events of the attempt reached the caller:
+    /// spend that stream retry and tell the caller with `Reconnecting` first.
+    Refresh {
+        /// The stream retry spent to void the attempt's events, when any reached the
+        /// caller.
+        void_retry: Option<u32>,
+    },
+    /// Send the request again at once on a new connection.
+    FreeRetry(FreeRetry),
+    /// Retry after a delay, spending retry number `retry` of `layer`.
+    Retry {
+        /// The budget charged.
         layer: RetryLayer,
+        /// The retry's number in that layer, from 1.
         retry: u32,
-        classified: Classified,
-    ) {
-        let exponent = retry.saturating_sub(1);
-        let delay = match self
-            .backoff
-            .delay(exponent, classified.requested_delay, &mut self.rng)
+        /// Where the delay comes from.
+        delay: Delay,
+        /// The error retried (the reason given to the caller and telemetry).
+        error: ResponseError,
+    },
+    /// Activate the WebSocket→HTTP fallback and replay the request over HTTP with
+    /// fresh budgets.
+    FallBack(Fallback),
+    /// A failure of the slot's socket that costs nothing: telemetry only.
+    Absorb,
+    /// End the request with this error.
+    Fail(ResponseError),
+}
+
+/// Decides what `failure` leads to. Pure: the same failure and configuration always
+/// give the same decision. Rules, first match wins:
+///
+/// 1. a retryable loss of an established, reused connection that got nothing of its response, with
+///    that kind's free retry unused → [`Decision::FreeRetry`] (8.1, 3.3);
+/// 2. a 426 on a WebSocket handshake (the turn's or the slot's) → fall back (10.1);
+/// 3. the `ws_unreachable_fallback_after`-th WebSocket connect in a row without an
+///    HTTP answer, while WebSocket is usable → fall back (10.3);
+/// 4. any other failure of the slot → [`Decision::Absorb`] (8.1, 8.2);
+/// 5. `websocket_connection_limit_reached` before any event reached the caller, the
+///    first time in the request → free reconnect; otherwise a stream failure (9.3);
+/// 6. `previous_response_not_found` on a WebSocket before any event reached the
+///    caller, the first time in the request → free full create; otherwise an
+///    ordinary retryable error (6);
+/// 7. a 401 → refresh once per request, voiding the attempt's events with a stream
+///    retry when some reached the caller; a second 401 or auth that cannot refresh
+///    fails `Unauthorized` (9.2);
+/// 8. not retryable (section 12, after `x-should-retry`), or output already reached
+///    the caller with `retry_after_partial_output` off → fail (9.3);
+/// 9. budget left in the layer → retry after the server's delay (or fail when it is
+///    above `max_retry_after`), else after exponential backoff (9.1, 9.3);
+/// 10. stream budget exhausted on WebSocket → fall back (10.2); otherwise fail.
+pub(crate) fn decide(failure: &Failure, config: &Config) -> Decision {
+    let Failure {
+        classified,
+        cause,
+        layer,
+        transport,
+        request,
+        session,
+    } = failure;
+    if let Some(free) = stale_connection(failure) {
+        return Decision::FreeRetry(free);
+    }
+    let websocket_connect =
+        *transport == Transport::WebSocket && matches!(layer, Layer::Handshake | Layer::Slot);
+    if websocket_connect && *cause == Cause::Status(426) {
+        return Decision::FallBack(Fallback::UpgradeRequired);
+    }
+    let limit = config.ws_unreachable_fallback_after;
+    let connects = unanswered_connects(failure);
+    if counts_as_unanswered(failure) && limit != 0 && connects >= limit && session.websocket_usable
+    {
+        return Decision::FallBack(Fallback::Unreachable { connects });
+    }
+    if *layer == Layer::Slot {
+        return Decision::Absorb;
+    }
+    if *cause == Cause::ConnectionLimit {
+        return connection_limit(failure, config);
+    }
+    let chain_resend_due =
+        *transport == Transport::WebSocket && !request.used.chain_resend && !request.caller_events;
+    if *cause == Cause::ChainLost && chain_resend_due {
+        return Decision::FreeRetry(FreeRetry::ChainLost);
+    }
+    if classified.unauthorized {
+        return unauthorized(failure, config);
+    }
+    let retryable = classified.retryable
+        || (*layer == Layer::Handshake
+            && matches!(cause, Cause::Status(_))
+            && matches!(classified.error, ResponseError::Http { .. }));
+    let partial_voids_retry = !config.retry_after_partial_output && request.output_seen;
+    if !retryable || partial_voids_retry {
+        return Decision::Fail(classified.error.clone());
+    }
+    let policy = BackoffPolicy::from_config(config);
+    let (retry_layer, spent, max) = match layer {
+        Layer::Establish => (
+            RetryLayer::Request,
+            request.http_retries,
+            config.request_max_retries,
+        ),
+        _ => (
+            RetryLayer::Stream,
+            request.stream_retries,
+            config.stream_max_retries,
+        ),
+    };
+    if spent < max {
+        let retry = spent + 1;
+        let delay = match classified
+            .requested_delay
+            .map(|wait| policy.requested(wait))
         {
-            RetryDelay::Wait(delay) => delay,
-            RetryDelay::TooLong(requested) => {
-                return self.finish_with_error(id, with_retry_after(classified.error, requested));
+            None => Delay::Backoff {
+                exponent: retry - 1,
+            },
+            Some(RetryDelay::Wait(wait)) => Delay::Requested(wait),
+            Some(RetryDelay::TooLong(wait)) => {
+                return Decision::Fail(with_retry_after(classified.error.clone(), wait));
             }
         };
-        let reason = classified.error.to_string();
-        if layer == RetryLayer::Stream {
-            let max = self.config.stream_max_retries;
-            self.emit(
-                id,
-                ResponseEvent::Reconnecting {
-                    attempt: retry,
-                    max,
-                    delay,
-                    reason: reason.clone(),
-                },
-            );
-        }
-        self.telemetry(Telemetry::RetryScheduled {
-            request: id,
-            layer,
+        return Decision::Retry {
+            layer: retry_layer,
             retry,
             delay,
-            reason,
-        });
-        if delay.is_zero() {
-            self.start_attempt(now, id);
-        } else if let Some(req) = self.requests.get_mut(&id) {
-            req.phase = Phase::Backoff {
-                until: now.saturating_add(delay),
-            };
-        }
-    }
-
-    /// A 401 (a WebSocket `error` frame with that status) after events of the attempt
-    /// reached the caller: before the refresh-and-retry, `Reconnecting` must tell the
-    /// caller those events are void, which spends a stream retry. When none is left,
-    /// or `retry_after_partial_output` forbids retrying after output, the request ends
-    /// with the error. Returns whether the refresh may go ahead. A 401 before any event
-    /// (on a head or handshake, the usual case) is free, as PROTOCOL.md 9.2 says.
-    fn void_before_refresh(&mut self, id: RequestId, error: &ResponseError) -> bool {
-        let max = self.config.stream_max_retries;
-        let partial_rule = self.config.retry_after_partial_output;
-        let refreshable = self.auth_refreshable;
-        let Some(req) = self.requests.get_mut(&id) else {
-            return false;
+            error: classified.error.clone(),
         };
-        if req.stats.caller_events == 0 || !refreshable || req.auth_refreshed {
-            // Nothing to void, or `unauthorized` ends the request anyway.
-            return true;
-        }
-        if (!partial_rule && req.output_seen) || req.stream_retries >= max {
-            self.finish_with_error(id, error.clone());
-            return false;
-        }
-        req.stream_retries += 1;
-        req.http_retries = 0;
-        let attempt = req.stream_retries;
-        let reason = format!("{error}; refreshing credentials");
-        let delay = Duration::ZERO;
-        let event = ResponseEvent::Reconnecting {
-            attempt,
-            max,
-            delay,
-            reason: reason.clone(),
-        };
-        self.emit(id, event);
-        self.telemetry(Telemetry::RetryScheduled {
-            request: id,
-            layer: RetryLayer::Stream,
-            retry: attempt,
-            delay,
-            reason,
-        });
-        true
     }
-
-    /// A 401: refresh once per request, then retry at once without backoff or budget.
-    fn unauthorized(&mut self, id: RequestId, error: ResponseError) {
-        let message = match error {
-            ResponseError::Unauthorized { message } => message,
-            other => other.to_string(),
-        };
-        if !self.auth_refreshable {
-            let message = format!("{message} (the credentials cannot be refreshed)");
-            return self.finish_with_error(id, ResponseError::Unauthorized { message });
-        }
-        let Some(req) = self.requests.get_mut(&id) else {
-            return;
-        };
-        if req.auth_refreshed {
-            let message = format!("{message} (again after refreshing credentials)");
-            return self.finish_with_error(id, ResponseError::Unauthorized { message });
-        }
-        req.auth_refreshed = true;
-        req.phase = Phase::WaitingAuth;
-        if !self.refresh_pending {
-            self.refresh_pending = true;
-            self.push(Output::RefreshAuth);
-        }
+    if retry_layer == RetryLayer::Stream && *transport == Transport::WebSocket {
+        let last = classified.error.clone();
+        return Decision::FallBack(Fallback::StreamRetriesExhausted(last));
     }
+    Decision::Fail(classified.error.clone())
+}
 
-    fn waiting_for_auth(&self) -> Vec<RequestId> {
-        self.requests
-            .values()
-            .filter(|r| matches!(r.phase, Phase::WaitingAuth))
-            .map(|r| r.id)
-            .collect()
+/// The session's count of consecutive WebSocket connects without an HTTP answer after
+/// `failure` (10, trigger 3): one more when it is such a connect, unchanged otherwise.
+/// The session stores it before applying the decision (an activated fallback then
+/// resets it), and resets it itself whenever a handshake gets any HTTP answer.
+pub(crate) fn unanswered_connects(failure: &Failure) -> u32 {
+    let before = failure.session.unanswered_before;
+    if counts_as_unanswered(failure) {
+        before.saturating_add(1)
+    } else {
+        before
     }
+}
 
-    /// New credentials: every request waiting on them retries at once.
-    pub(super) fn auth_refreshed(&mut self, now: Instant, credentials: Credentials) {
-        self.credentials = credentials;
-        self.refresh_pending = false;
-        for id in self.waiting_for_auth() {
-            self.start_attempt(now, id);
+/// A WebSocket connect that got no HTTP answer: the slot's always, the turn's when
+/// its error is retryable (a proxy's 407 or a rejected certificate ends the request
+/// and says nothing about the WebSocket endpoint).
+fn counts_as_unanswered(failure: &Failure) -> bool {
+    failure.cause == Cause::NoAnswer
+        && failure.transport == Transport::WebSocket
+        && match failure.layer {
+            Layer::Slot => true,
+            Layer::Handshake => failure.classified.retryable,
+            Layer::Establish | Layer::Stream => false,
         }
+}
+
+/// Rule 1: the free retry a dead reused connection earns, if any.
+fn stale_connection(failure: &Failure) -> Option<FreeRetry> {
+    if failure.cause != Cause::Lost || !failure.classified.retryable || failure.layer == Layer::Slot
+    {
+        return None;
     }
-
-    /// The refresh failed: every request waiting on it ends `Unauthorized`.
-    pub(super) fn auth_refresh_failed(&mut self, message: &str) {
-        self.refresh_pending = false;
-        for id in self.waiting_for_auth() {
-            let message = format!("refreshing credentials failed: {message}");
-            self.finish_with_error(id, ResponseError::Unauthorized { message });
-        }
+    let used = failure.request.used;
+    match failure.request.reused? {
+        Reused::SlotSocket if !used.stale_socket => Some(FreeRetry::StaleSocket),
+        Reused::PooledHttp if !used.stale_pooled => Some(FreeRetry::StalePooled),
+        _ => None,
     }
+}
 
-    /// Activates the WebSocket→HTTP fallback: sets the sticky flag (first activation
-    /// only), discards the socket slot, and replays `request` and every request
-    /// waiting on the slot over HTTP with fresh budgets.
-    pub(super) fn activate_fallback(
-        &mut self,
-        now: Instant,
-        reason: &str,
-        request: Option<RequestId>,
-    ) {
-        let mut targets: Vec<RequestId> = self
-            .requests
-            .values()
-            .filter(|r| matches!(r.phase, Phase::WaitingSlot))
-            .map(|r| r.id)
-            .collect();
-        targets.extend(request.filter(|id| !targets.contains(id)));
-        if self.ws_disabled_at.is_none() {
-            self.ws_disabled_at = Some(now);
-            self.telemetry(Telemetry::FallbackActivated {
-                reason: reason.to_owned(),
-            });
-        }
-        self.ws_unanswered = 0;
-        self.discard_slot("fallback to HTTP activated");
-        for id in targets {
-            self.abandon_attempt(id);
-            let Some(req) = self.requests.get_mut(&id) else {
-                continue;
-            };
-            req.stream_retries = 0;
-            req.http_retries = 0;
-            let turn_id = req.turn;
-            if let Some(conn) = self.turns.get_mut(&turn_id).and_then(|t| t.drop_socket()) {
-                self.close_conn(conn);
-            }
-            self.emit(
-                id,
-                ResponseEvent::FallbackActivated {
-                    reason: reason.to_owned(),
-                },
-            );
-            self.start_attempt(now, id);
-        }
+/// Rule 5: `websocket_connection_limit_reached`.
+fn connection_limit(failure: &Failure, config: &Config) -> Decision {
+    let request = &failure.request;
+    let message = if request.used.connection_limit {
+        "WebSocket connection limit reached again"
+    } else if request.caller_events {
+        // `Reconnecting` must tell the caller the events are void, and
+        // `retry_after_partial_output` must be honoured: an ordinary stream failure.
+        "WebSocket connection limit reached mid-response"
+    } else {
+        return Decision::FreeRetry(FreeRetry::ConnectionLimit);
+    };
+    let ordinary = Failure {
+        classified: error::classify_transport(message),
+        cause: Cause::Other,
+        layer: Layer::Stream,
+        ..failure.clone()
+    };
+    decide(&ordinary, config)
+}
+
+/// Rule 7: a 401.
+fn unauthorized(failure: &Failure, config: &Config) -> Decision {
+    let Failure {
+        classified,
+        request,
+        session,
+        ..
+    } = failure;
+    let message = match &classified.error {
+        ResponseError::Unauthorized { message } => message.clone(),
+        other => other.to_string(),
+    };
+    if !session.auth_refreshable {
+        let message = format!("{message} (the credentials cannot be refreshed)");
+        return Decision::Fail(ResponseError::Unauthorized { message });
     }
-
-    /// `websocket_connection_limit_reached`: reconnect at once, once per request,
-    /// without spending budget; the new connection starts with a full create. When
-    /// events of this attempt already reached the caller, it is an ordinary stream
-    /// failure instead, so that `Reconnecting` tells the caller they are void (and
-    /// `retry_after_partial_output` is honoured).
-    pub(super) fn connection_limit(&mut self, now: Instant, id: RequestId) {
-        let Some(req) = self.requests.get_mut(&id) else {
-            return;
-        };
-        if req.conn_limit_reconnected {
-            let classified = error::classify_transport("WebSocket connection limit reached again");
-            return self.fail_live_attempt(now, id, classified);
-        }
-        if req.stats.caller_events > 0 {
-            let classified =
-                error::classify_transport("WebSocket connection limit reached mid-response");
-            return self.fail_live_attempt(now, id, classified);
-        }
-        req.conn_limit_reconnected = true;
-        self.attempt_ended(now, id, "WebSocket connection limit reached");
-        self.abandon_attempt(id);
-        self.start_attempt(now, id);
+    if request.used.auth_refresh {
+        let message = format!("{message} (again after refreshing credentials)");
+        return Decision::Fail(ResponseError::Unauthorized { message });
     }
-
-    /// Whether request `id`'s attempt is on a socket adopted from the slot that failed
-    /// before the first event of the response, with the free replacement unused
-    /// (PROTOCOL.md 8.1).
-    pub(super) fn stale_socket(&self, id: RequestId) -> bool {
-        self.requests
-            .get(&id)
-            .is_some_and(|r| r.reused_socket && r.stats.events == 0 && !r.stale_replaced)
+    if !request.caller_events {
+        // A 401 on a head or a handshake, the usual case: free.
+        return Decision::Refresh { void_retry: None };
     }
-
-    /// Re-sends request `id` at once as a full create on a new socket, without
-    /// backoff, budget or `Reconnecting` (a dead reused socket, or a lost chain).
-    pub(super) fn free_retry(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        reason: FreeRetryReason,
-        message: &str,
-    ) {
-        self.attempt_ended(now, id, message);
-        self.abandon_attempt(id);
-        let Some(req) = self.requests.get_mut(&id) else {
-            return;
-        };
-        match reason {
-            FreeRetryReason::ChainLost => req.chain_resent = true,
-            _ => req.stale_replaced = true,
-        }
-        self.telemetry(Telemetry::FreeRetry {
-            request: id,
-            reason,
-        });
-        if self.ws_usable() {
-            // A new socket: never another reused one.
-            self.open_turn_socket(now, id);
-        } else {
-            self.start_attempt(now, id);
-        }
+    // Events of the attempt reached the caller: voiding them takes a stream retry.
+    let partial_rule = !config.retry_after_partial_output && request.output_seen;
+    if partial_rule || request.stream_retries >= config.stream_max_retries {
+        return Decision::Fail(classified.error.clone());
     }
-
-    /// `previous_response_not_found`: the server no longer holds the chain. The first
-    /// time in a request, before any event reached the caller, the request is re-sent
-    /// at once as a full create on a new socket; otherwise it is an ordinary
-    /// retryable error.
-    pub(super) fn chain_lost(&mut self, now: Instant, id: RequestId, error: Option<&ErrorPayload>) {
-        let Some(req) = self.requests.get(&id) else {
-            return;
-        };
-        let message = error
-            .and_then(|e| e.message.clone())
-            .unwrap_or_else(|| "previous response not found".to_owned());
-        if !req.chain_resent && req.stats.caller_events == 0 {
-            return self.free_retry(now, id, FreeRetryReason::ChainLost, &message);
-        }
-        let classified = Classified::new(
-            ResponseError::Retryable {
-                message,
-                delay: None,
-            },
-            true,
-            None,
-        );
-        self.fail_live_attempt(now, id, classified);
-    }
-
-    /// A WebSocket connect ended without any HTTP answer (refused, reset, TLS
-    /// failure, connect timeout). At `ws_unreachable_fallback_after` such connects in
-    /// a row the fallback activates at once, ending `request`'s attempt with its
-    /// message and replaying it over HTTP; returns whether it did.
-    pub(super) fn ws_connect_unanswered(
-        &mut self,
-        now: Instant,
-        request: Option<(RequestId, &str)>,
-    ) -> bool {
-        self.ws_unanswered = self.ws_unanswered.saturating_add(1);
-        let limit = self.config.ws_unreachable_fallback_after;
-        if limit == 0 || self.ws_unanswered < limit || !self.ws_usable() {
-            return false;
-        }
-        let reason = format!(
-            "{} WebSocket connects in a row got no HTTP answer",
-            self.ws_unanswered
-        );
-        if let Some((id, message)) = request {
-            self.attempt_ended(now, id, message);
-        }
-        self.activate_fallback(now, &reason, request.map(|(id, _)| id));
-        true
-    }
-
-    /// Acts on request `id`'s passed deadline.
-    pub(super) fn request_deadline(&mut self, now: Instant, id: RequestId) {
-        let Some(req) = self.requests.get(&id) else {
-            return;
-        };
-        let classified = |message: &str| error::classify_transport(message);
-        match req.phase {
-            Phase::Backoff { .. } => self.start_attempt(now, id),
-            Phase::WsHandshake { .. } => {
-                let message = "connect timeout: WebSocket handshake took too long";
-                if !self.ws_connect_unanswered(now, Some((id, message))) {
-                    self.fail_live_attempt(now, id, classified(message));
-                }
-            }
-            Phase::HttpHead { .. } => {
-                let c = classified("connect timeout: no HTTP response head in time");
-                self.fail_attempt(now, id, c, FailureLayer::Request);
-            }
-            Phase::HttpErrorBody { .. } => self.classify_error_body(now, id),
-            Phase::HttpStreaming { .. } => {
-                self.fail_live_attempt(now, id, classified("idle timeout waiting for SSE"))
-            }
-            Phase::WsStreaming { .. } => {
-                self.fail_live_attempt(now, id, classified("idle timeout waiting for websocket"));
-            }
-            Phase::WaitingSlot | Phase::WaitingAuth => {}
-        }
-    }
-
-    /// The response reached its terminal event: the request ends successfully.
-    pub(super) fn finish_response(&mut self, now: Instant, id: RequestId, event: ResponseEvent) {
-        let outcome = if matches!(event, ResponseEvent::Completed { .. }) {
-            "completed"
-        } else {
-            "incomplete"
-        };
-        self.attempt_ended(now, id, outcome);
-        let Some(req) = self.requests.remove(&id) else {
-            return;
-        };
-        if let Phase::HttpStreaming { conn, .. } = req.phase {
-            // The terminal event ends the response; the session does not wait for the
-            // end of the body, the driver reads it and may keep the connection.
-            self.finish_conn(conn);
-        }
-        if let Some(turn) = self.turns.get_mut(&req.turn) {
-            turn.active = None;
-            match &event {
-                ResponseEvent::Completed { response_id, .. } => {
-                    turn.complete_response(
-                        self.config.ws_protocol,
-                        req.input_len,
-                        response_id,
-                        req.outputs,
-                    );
-                }
-                _ => {
-                    turn.history.truncate(req.input_len);
-                    turn.history.extend(req.outputs);
-                    turn.baseline = None;
-                }
-            }
-        }
-        self.push(Output::Event {
-            turn: req.turn,
-            request: id,
-            event,
-        });
-    }
-
-    /// The request ends with `error` (its terminal outcome).
-    pub(super) fn finish_with_error(&mut self, id: RequestId, error: ResponseError) {
-        let Some(req) = self.requests.remove(&id) else {
-            return;
-        };
-        if let Some(turn) = self.turns.get_mut(&req.turn) {
-            turn.active = None;
-        }
-        self.push(Output::Failed {
-            turn: req.turn,
-            request: id,
-            error,
-        });
-    }
-
-    /// Records the end of the current attempt.
-    pub(super) fn attempt_ended(&mut self, now: Instant, id: RequestId, outcome: &str) {
-        let Some(req) = self.requests.get(&id) else {
-            return;
-        };
-        if req.stats.number == 0 {
-            return;
-        }
-        let stats = req.stats;
-        self.telemetry(Telemetry::AttemptEnded {
-            request: id,
-            attempt: stats.number,
-            transport: stats.transport,
-            duration: now.saturating_duration_since(stats.started),
-            first_event: stats
-                .first_event
-                .map(|t| t.saturating_duration_since(stats.started)),
-            bytes: stats.bytes,
-            events: stats.events,
-            outcome: outcome.to_owned(),
-        });
+    Decision::Refresh {
+        void_retry: Some(request.stream_retries + 1),
     }
 }
 
@@ -518,3 +450,6 @@ fn with_retry_after(error: ResponseError, requested: Duration) -> ResponseError 
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@
 use super::output::{Output, PreconnectResult, Telemetry, WsOpen};
 use super::prewarm::PrewarmInFlight;
 use super::request::Phase;
+use super::retry::{Cause, Decision, Fallback};
 use super::turn::{self, Baseline, TurnSocket};
 use super::{ConnId, ConnOwner, RequestId, Session, TurnId};
 use crate::config::Config;
@@ -340,14 +341,26 @@ impl Session {
         }
     }
 
-    /// The slot's socket failed or closed (refused other than 426, transport error,
-    /// timeout, closed): telemetry only, no retry budget. `unanswered` says the
-    /// connect got no HTTP answer at all (10, trigger 3). Waiting requests open their
-    /// own sockets at once, unless this failure activated the fallback.
-    pub(super) fn slot_failed(&mut self, now: Instant, reason: String, unanswered: bool) {
+    /// The slot's socket failed or closed (refused, transport error, timeout, closed,
+    /// a failed prewarm): what [`super::retry::decide`] makes of it. A 426 activates
+    /// the fallback at once; anything else is telemetry only and costs no retry budget,
+    /// unless it was the connect that reached the unreachable limit (10, trigger 3).
+    /// Waiting requests open their own sockets at once, unless the fallback activated.
+    pub(super) fn slot_failed(&mut self, now: Instant, reason: String, cause: Cause) {
         let Some(slot) = self.slot.take() else {
             return;
         };
+        let decision = self.decide_slot_failure(&reason, cause);
+        if decision == Decision::FallBack(Fallback::UpgradeRequired) {
+            let reason = format!("{} on preconnect", Fallback::UpgradeRequired);
+            self.telemetry(Telemetry::Preconnect {
+                conn: slot.conn,
+                result: PreconnectResult::Failed {
+                    reason: reason.clone(),
+                },
+            });
+            return self.activate_fallback(now, &reason, None);
+        }
         self.close_conn(slot.conn);
         let result = match slot.state {
             SlotState::Handshaking { .. } => PreconnectResult::Failed {
@@ -365,8 +378,8 @@ impl Session {
             self.prewarm_given_up(slot.conn, &reason);
         }
         self.prune_conversations();
-        if unanswered && self.ws_connect_unanswered(now, None) {
-            return;
+        if let Decision::FallBack(fallback) = decision {
+            return self.activate_fallback(now, &fallback.to_string(), None);
         }
         for id in self.waiting_on_slot() {
             self.open_turn_socket(now, id);
@@ -398,12 +411,12 @@ impl Session {
         let interval = self.config.ws_keepalive_interval;
         match &mut slot.state {
             SlotState::Handshaking { .. } => {
-                self.slot_failed(now, "connect timeout".to_owned(), true)
+                self.slot_failed(now, "connect timeout".to_owned(), Cause::NoAnswer)
             }
             SlotState::Prewarming { .. } => self.slot_failed(
                 now,
                 "idle timeout waiting for the prewarm".to_owned(),
-                false,
+                Cause::Other,
             ),
             SlotState::Open(parked) => {
                 if parked.since.saturating_add(self.config.preconnect_max_idle) <= now {

@@ -20,9 +20,9 @@ use core::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 use turnwire_protocol::UnixTime;
-use turnwire_protocol::backoff::{
-    BackoffPolicy, JitterRng, RetryDelay, http_date::parse_http_date, retry_after, try_again_delay,
-};
+use turnwire_protocol::backoff::{BackoffPolicy, JitterRng, RetryDelay};
+use turnwire_protocol::error::try_again_delay;
+use turnwire_protocol::headers::{http_date::parse_http_date, retry_after};
 
 use super::make;
 use super::reader::Reader;

@@ -13,15 +13,16 @@
 
 use http::HeaderMap;
 use serde_json::Value;
+use turnwire_protocol::ResponseError;
 use turnwire_protocol::UnixTime;
 use turnwire_protocol::error::{
     Classified, DEFAULT_MAX_MESSAGE, classify_failed, classify_http, classify_ws_error,
 };
-use turnwire_protocol::event::{RateLimitSnapshot, ResponseEvent};
+use turnwire_protocol::event::{RateLimitSnapshot, ResponseEvent, headers_from_json};
 use turnwire_protocol::headers::{
-    header_events, headers_from_json, rate_limits, request_id, turn_state, validate_turn_state,
+    header_events, rate_limits, request_id, retry_after, should_retry, turn_state,
+    validate_turn_state,
 };
-use turnwire_protocol::{ResponseError, backoff};
 
 use super::make;
 use super::reader::Reader;
@@ -74,7 +75,7 @@ fn assert_status_rules(status: u16, headers: &HeaderMap, now: UnixTime, classifi
     }
     // The headers' delay is the requested delay of every error; a 429 may also take
     // one from its message.
-    match backoff::retry_after(headers, now) {
+    match retry_after(headers, now) {
         Some(delay) => assert_eq!(classified.requested_delay, Some(delay), "{classified:?}"),
         None if status != 429 => assert_eq!(classified.requested_delay, None, "{classified:?}"),
         None => {}
@@ -185,7 +186,7 @@ fn check_headers(r: &mut Reader<'_>) {
     if let Some(id) = request_id(&headers) {
         assert!(!id.is_empty(), "empty request id");
     }
-    let _ = backoff::should_retry(&headers);
+    let _ = should_retry(&headers);
 }
 
 fn check_headers_from_json(r: &mut Reader<'_>) {

@@ -36,6 +36,10 @@ use core::time::Duration;
 use serde_json::Value;
 use turnwire_protocol::config::{Config, WsProtocol};
 use turnwire_protocol::event::ResponseEvent;
+use turnwire_protocol::header_names::{
+    CLIENT_REQUEST_ID, LEGACY_SESSION_ID, LEGACY_THREAD_ID, SESSION_ID, THREAD_ID, TURN_METADATA,
+    TURN_STATE,
+};
 use turnwire_protocol::request::RequestFields;
 use turnwire_protocol::session::{
     ConnId, FreeRetryReason, Input, InputAck, PreconnectResult, RequestId, RequestInput,
@@ -47,12 +51,6 @@ use super::server::{
     HandshakeRecord, HttpRecord, WsKind, WsMessageRecord, client_metadata_of, header_text,
 };
 use crate::wire;
-
-/// The turn-state header and `client_metadata` key.
-const TURN_STATE: &str = "x-codex-turn-state";
-
-/// The turn-metadata header and `client_metadata` key.
-const TURN_METADATA: &str = "x-codex-turn-metadata";
 
 /// The longest `client_metadata` value the session sends, in characters.
 const MAX_METADATA_CHARS: usize = 2048;
@@ -656,7 +654,7 @@ impl Checker {
     /// metadata header on a `POST` (`turn` is `None` for a handshake, which carries
     /// nothing turn-scoped).
     fn check_identity(&mut self, headers: &http::HeaderMap, turn: Option<TurnId>, what: &str) {
-        let auth = header_text(headers, "authorization");
+        let auth = header_text(headers, http::header::AUTHORIZATION.as_str());
         let want = format!("Bearer {}", self.token);
         if auth.as_deref() != Some(want.as_str()) {
             self.violate(
@@ -664,7 +662,7 @@ impl Checker {
                 format!("{what} has the wrong Authorization header"),
             );
         }
-        for name in ["session-id", "thread-id", "x-client-request-id"] {
+        for name in [SESSION_ID, THREAD_ID, CLIENT_REQUEST_ID] {
             let value = header_text(headers, name);
             if value.as_deref() != Some(super::CONVERSATION_ID) {
                 self.violate(Rule::Wire, format!("{what} has {name} {value:?}"));
@@ -674,7 +672,7 @@ impl Checker {
             .rules
             .legacy_session_headers
             .then_some(super::CONVERSATION_ID);
-        for name in ["session_id", "thread_id"] {
+        for name in [LEGACY_SESSION_ID, LEGACY_THREAD_ID] {
             let value = header_text(headers, name);
             if value.as_deref() != legacy {
                 self.violate(
@@ -1160,10 +1158,13 @@ impl Checker {
                 self.ws_disabled_at.get_or_insert(now);
             }
             Telemetry::Prewarm {
-                result: turnwire_protocol::session::PrewarmResult::Skipped { .. },
+                result: turnwire_protocol::session::PrewarmResult::Skipped { reason },
                 ..
             } => {
-                if let Some(before) = self.before_prewarm.take() {
+                let before = self.before_prewarm.take();
+                if !reason.prefix_kept()
+                    && let Some(before) = before
+                {
                     self.latest_history = before;
                 }
                 self.prewarm_spec = None;

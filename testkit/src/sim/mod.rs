@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use turnwire_protocol::config::{Config, ConfigError};
 use turnwire_protocol::error::ResponseError;
 use turnwire_protocol::event::{ResponseEvent, Usage};
+use turnwire_protocol::header_names::{RETRY_AFTER, RETRY_AFTER_MS};
 use turnwire_protocol::pool::PoolLimits;
 use turnwire_protocol::session::{
     CloseReason, ConnId, Input, InputAck, Output, PrewarmSpec, RequestId, RequestSpec, Session,
@@ -943,12 +944,12 @@ fn requested_delays(input: &Input) -> Vec<Duration> {
     let mut out = Vec::new();
     let mut from_pair = |name: &str, value: &str| {
         let name = name.to_ascii_lowercase();
-        if name == "retry-after-ms" {
+        if name == RETRY_AFTER_MS {
             if let Ok(ms) = value.trim().parse::<f64>() {
                 out.push(Duration::from_secs_f64(ms / 1000.0));
                 out.push(Duration::from_millis(ms as u64));
             }
-        } else if name == "retry-after"
+        } else if name == RETRY_AFTER
             && let Ok(secs) = value.trim().parse::<f64>()
         {
             out.push(Duration::from_secs_f64(secs));
@@ -961,7 +962,7 @@ fn requested_delays(input: &Input) -> Vec<Duration> {
                 from_pair(name.as_str(), value.to_str().unwrap_or(""));
             }
         }
-        Input::WsText { text, .. } if text.contains("retry-after") => {
+        Input::WsText { text, .. } if text.contains(RETRY_AFTER) => {
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(text)
                 && let Some(map) = json.get("headers").and_then(|h| h.as_object())
             {

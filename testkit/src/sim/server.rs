@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use core::time::Duration;
 use serde_json::Value;
+use turnwire_protocol::header_names::{RETRY_AFTER, TURN_STATE};
 use turnwire_protocol::session::{ConnId, HttpOpen, Input, WsOpen};
 use turnwire_protocol::time::Instant;
 
@@ -173,7 +174,7 @@ impl Reply {
     /// Adds a `Retry-After` header in whole seconds, noting the requested delay.
     pub fn retry_after_secs(mut self, secs: u64) -> Self {
         self.requested_delays.push(Duration::from_secs(secs));
-        self.header("retry-after", &secs.to_string())
+        self.header(RETRY_AFTER, &secs.to_string())
     }
 
     /// Appends a step.
@@ -411,9 +412,6 @@ impl WsMessageRecord {
         self.json.get("generate").and_then(Value::as_bool)
     }
 }
-
-/// The turn-state header and `client_metadata` key.
-const TURN_STATE: &str = "x-codex-turn-state";
 
 /// The string entries of a message's or body's `client_metadata` object.
 pub(super) fn client_metadata_of(json: &Value) -> BTreeMap<String, String> {

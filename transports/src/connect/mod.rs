@@ -20,7 +20,7 @@ pub(crate) use endpoint::Endpoint;
 pub use proxy::{NoProxy, Proxy, ProxyError};
 pub use trust::{RootStore, TlsSettings};
 
-use crate::error::Error;
+use crate::error::BuildError;
 use crate::runtime::{BoxStream, Runtime};
 
 /// Opens connections for one client. Built once from the client's options; shared by
@@ -41,8 +41,10 @@ impl core::fmt::Debug for Connector {
 impl Connector {
     /// The connector for these settings. Fails when the TLS settings are unusable (a
     /// malformed root certificate).
-    pub(crate) fn new(tls: &TlsSettings, proxy: Option<Proxy>) -> Result<Connector, Error> {
-        let tls = tls.connector().map_err(|e| Error::Tls(e.to_string()))?;
+    pub(crate) fn new(tls: &TlsSettings, proxy: Option<Proxy>) -> Result<Connector, BuildError> {
+        let tls = tls
+            .connector()
+            .map_err(|e| BuildError::Tls(e.to_string()))?;
         Ok(Connector { tls, proxy })
     }
 

@@ -12,7 +12,7 @@ use rustls::client::Resumption;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use crate::error::Error;
+use crate::error::BuildError;
 
 /// Where the trusted roots come from, besides [`TlsSettings::extra_roots`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,20 +54,20 @@ impl TlsSettings {
     }
 
     /// Also trusts every certificate in `pem` (PEM text with one or more
-    /// `CERTIFICATE` blocks; other blocks are skipped). Fails with [`Error::Tls`] when
+    /// `CERTIFICATE` blocks; other blocks are skipped). Fails with [`BuildError::Tls`] when
     /// the text holds no certificate or a malformed one.
-    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, BuildError> {
         self.extra_roots.extend(parse_pem(pem, "PEM text")?);
         Ok(self)
     }
 
     /// Also trusts every certificate in the PEM file at `path` (a CA bundle, say).
-    /// Fails with [`Error::Tls`] naming the file when it cannot be read or holds no
+    /// Fails with [`BuildError::Tls`] naming the file when it cannot be read or holds no
     /// certificate.
-    pub fn with_ca_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn with_ca_file(mut self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
         let path = path.as_ref();
         let what = format!("CA file {}", path.display());
-        let pem = std::fs::read(path).map_err(|e| Error::Tls(format!("{what}: {e}")))?;
+        let pem = std::fs::read(path).map_err(|e| BuildError::Tls(format!("{what}: {e}")))?;
         self.extra_roots.extend(parse_pem(&pem, &what)?);
         Ok(self)
     }
@@ -99,12 +99,12 @@ impl TlsSettings {
 }
 
 /// Every `CERTIFICATE` block of `pem`; at least one.
-fn parse_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+fn parse_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, BuildError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("{what}: {e}")))?;
+        .map_err(|e| BuildError::Tls(format!("{what}: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{what}: no PEM certificate found")));
+        return Err(BuildError::Tls(format!("{what}: no PEM certificate found")));
     }
     Ok(certs)
 }

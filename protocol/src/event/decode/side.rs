@@ -9,9 +9,9 @@ use super::{Need, caller, is_object, missing, object, object_field, parse};
 use crate::event::lenient::Scalar;
 use crate::event::{
     CreditsSnapshot, EventDecodeError, RateLimitSnapshot, RateLimitWindow, ResponseEvent,
-    ServerEvent,
+    ServerEvent, headers_from_json,
 };
-use crate::headers::{TURN_STATE, headers_from_json};
+use crate::header_names::TURN_STATE;
 
 pub(super) fn metadata(
     json: &str,

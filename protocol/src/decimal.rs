@@ -4,7 +4,10 @@
 
 use core::time::Duration;
 
-const NANOS_PER_SEC: u128 = 1_000_000_000;
+/// Nanoseconds in a millisecond, the unit of `retry-after-ms`.
+pub(crate) const NANOS_PER_MILLI: u64 = 1_000_000;
+/// Nanoseconds in a second, the unit of `Retry-After`.
+pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// Fraction digits beyond this many are read but ignored: 10⁻¹⁸ of the largest unit
 /// (an hour) is far below a nanosecond, and the accumulator stays within `u128`.
@@ -77,9 +80,9 @@ impl Decimal {
 /// A [`Duration`] of `nanos` nanoseconds, or `None` when that is above
 /// [`Duration::MAX`].
 pub(crate) fn duration_from_nanos(nanos: u128) -> Option<Duration> {
-    let secs = u64::try_from(nanos / NANOS_PER_SEC).ok()?;
+    let secs = u64::try_from(nanos / u128::from(NANOS_PER_SEC)).ok()?;
     // The remainder is below 10⁹, so it always fits a u32.
-    let subsec = u32::try_from(nanos % NANOS_PER_SEC).ok()?;
+    let subsec = u32::try_from(nanos % u128::from(NANOS_PER_SEC)).ok()?;
     Some(Duration::new(secs, subsec))
 }
 
