@@ -50,7 +50,7 @@ fn timeouts(log: &InputLog) -> Vec<Duration> {
 }
 
 /// The delay of the first `Reconnecting` event among `items`.
-fn backoff(items: &[Result<ResponseEvent, turnwire_transports::Error>]) -> Duration {
+fn backoff(items: &[Result<ResponseEvent, turnwire_transports::StreamError>]) -> Duration {
     items
         .iter()
         .find_map(|item| match item {
@@ -66,7 +66,7 @@ const SECOND: Duration = Duration::from_secs(1);
 fn stream_once(
     rt: &VirtualRuntime,
     options: ClientOptions,
-) -> Vec<Result<ResponseEvent, turnwire_transports::Error>> {
+) -> Vec<Result<ResponseEvent, turnwire_transports::StreamError>> {
     let runtime = rt.handle();
     rt.block_on(async {
         let origin = runtime.now();
