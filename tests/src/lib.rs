@@ -29,6 +29,7 @@ pub mod harness;
 pub mod proxy;
 pub mod scenario;
 pub mod table;
+pub mod timers;
 
 pub use harness::{Harness, Rt};
 
@@ -55,9 +56,7 @@ macro_rules! scenario_tests {
             s13_sticky_fallback,
             s14_early_close,
             s15_server_error_then_next_turn,
-            s16_retry_after,
             s17_unauthorized_refresh,
-            s18_idle_timeout,
             s19_terminal_without_eof,
             s20_connection_limit,
             s21_usage_limit,
@@ -74,18 +73,14 @@ macro_rules! scenario_tests {
             s28_http_keep_alive_after_the_server_closed_it,
             s28_http_connection_close_is_never_pooled,
             // Beyond section 14's list.
-            x_websocket_idle_timeout_and_pings,
             x_handshake_headers_become_events,
             x_identity_headers_on_both_transports,
             x_rate_limit_headers_over_http,
             x_turn_state_from_a_metadata_frame,
             x_websocket_401_refresh,
-            x_handshake_retry_after,
-            x_websocket_connect_timeout,
             x_should_retry_header_overrides_the_status,
             x_broken_websocket_responses_are_retried,
             x_http_body_cut_mid_stream,
-            x_http_head_timeout,
         );
     };
     (@each $rt:expr; $($name:ident),* $(,)?) => {

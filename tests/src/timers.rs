@@ -19,10 +19,10 @@ pub fn all() -> Vec<Scenario> {
     vec![
         s16_retry_after(),
         s18_idle_timeout(),
-        s22_websocket_idle_timeout_and_pings(),
-        s28_handshake_retry_after(),
-        s29_websocket_connect_timeout(),
-        s33_http_head_timeout(),
+        x_websocket_idle_timeout_and_pings(),
+        x_handshake_retry_after(),
+        x_websocket_connect_timeout(),
+        x_http_head_timeout(),
     ]
 }
 
@@ -40,6 +40,7 @@ fn scenario(name: &'static str) -> Scenario {
         configure: |_| {},
         auth: Auth::ApiKey,
         script: |_| {},
+        server: |_| {},
         plan: Vec::new(),
         check: |_| {},
     }
@@ -146,7 +147,7 @@ fn s18_idle_timeout() -> Scenario {
 // stream_idle_timeout later the socket is dropped and, after the announced backoff,
 // the attempt is retried on a new connection; pings every half-timeout keep a slow
 // response alive.
-fn s22_websocket_idle_timeout_and_pings() -> Scenario {
+fn x_websocket_idle_timeout_and_pings() -> Scenario {
     Scenario {
         configure: |c| {
             c.websockets = true;
@@ -197,13 +198,13 @@ fn s22_websocket_idle_timeout_and_pings() -> Scenario {
             assert_eq!(rec.ws_messages[2].kind, WsKind::Chained);
             assert_eq!(slow.duration(), IDLE * 2);
         },
-        ..scenario("s22_websocket_idle_timeout_and_pings")
+        ..scenario("x_websocket_idle_timeout_and_pings")
     }
 }
 
 // 9.3. A refused handshake's Retry-After is the delay before the next attempt: the
 // second handshake comes exactly 1 s after the first.
-fn s28_handshake_retry_after() -> Scenario {
+fn x_handshake_retry_after() -> Scenario {
     Scenario {
         configure: |c| {
             c.websockets = true;
@@ -235,7 +236,7 @@ fn s28_handshake_retry_after() -> Scenario {
             let gap = rec.handshakes[1].at - rec.handshakes[0].at;
             assert_eq!(gap, Duration::from_secs(1));
         },
-        ..scenario("s28_handshake_retry_after")
+        ..scenario("x_handshake_retry_after")
     }
 }
 
@@ -245,7 +246,7 @@ const CONNECT: Duration = Duration::from_secs(15);
 // 11 (beyond). A WebSocket handshake that takes longer than connect_timeout is a
 // retryable transport error: exactly connect_timeout after it started the socket is
 // abandoned, and the retry opens a new one after the announced backoff.
-fn s29_websocket_connect_timeout() -> Scenario {
+fn x_websocket_connect_timeout() -> Scenario {
     Scenario {
         configure: |c| {
             c.websockets = true;
@@ -274,13 +275,13 @@ fn s29_websocket_connect_timeout() -> Scenario {
             );
             assert_eq!(rec.ws_messages.len(), 1);
         },
-        ..scenario("s29_websocket_connect_timeout")
+        ..scenario("x_websocket_connect_timeout")
     }
 }
 
 // 11 (beyond). A POST whose response head never comes times out exactly
 // connect_timeout after it was sent and is retried under request_max_retries.
-fn s33_http_head_timeout() -> Scenario {
+fn x_http_head_timeout() -> Scenario {
     Scenario {
         configure: |c| {
             c.connect_timeout = CONNECT;
@@ -298,6 +299,6 @@ fn s33_http_head_timeout() -> Scenario {
             assert_eq!(close.at - rec.http[0].at, CONNECT);
             assert!(o.post_gap(0, 1) >= CONNECT, "{:?}", o.post_gap(0, 1));
         },
-        ..scenario("s33_http_head_timeout")
+        ..scenario("x_http_head_timeout")
     }
 }

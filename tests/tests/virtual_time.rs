@@ -13,6 +13,7 @@ use turnwire_testkit::vruntime::{PIPE_CAPACITY, VirtualRuntime, VirtualServer};
 use turnwire_testkit::wire::{ev, user};
 use turnwire_tests::harness::{eventually, sleep};
 use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, collect};
+use turnwire_tests::{Rt, timers};
 use turnwire_transports::{Client, ClientOptions, InputRecorder};
 
 /// Every input the client's core was fed, with its time (from the client's start).
@@ -370,3 +371,33 @@ fn a_parked_socket_is_pinged_every_interval_and_dropped_without_a_pong() {
     assert_eq!(rec.ws_attempts(), 2);
     assert_eq!(rec.ws_messages[0].conn, rec.handshakes[1].conn);
 }
+
+// The table's timer scenarios, in virtual time.
+
+macro_rules! timer_scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let scenario = timers::by_name(stringify!($name));
+                turnwire_tests::scenario::play_and_check(&scenario, Rt::Virtual);
+            }
+        )*
+
+        #[test]
+        fn every_timer_scenario_has_a_test() {
+            let tested = [$(stringify!($name)),*];
+            let table: Vec<&str> = timers::all().iter().map(|s| s.name).collect();
+            assert_eq!(table, tested);
+        }
+    };
+}
+
+timer_scenarios!(
+    s16_retry_after,
+    s18_idle_timeout,
+    x_websocket_idle_timeout_and_pings,
+    x_handshake_retry_after,
+    x_websocket_connect_timeout,
+    x_http_head_timeout,
+);
