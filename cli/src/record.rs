@@ -1,52 +1,25 @@
-//! Recording a run's inputs and replaying them through the core offline.
-//!
-//! A record file is JSON lines: a header with the configuration, conversation id and
-//! seed, then one `{"now": …, "input": …}` per input, in the order the core saw them.
+//! Recording a run's inputs and replaying them through the core offline, in the
+//! record format of [`turnwire_testkit::record`] (the one the simulator uses too, so a
+//! CLI recording replays in the simulator and a simulator run replays here).
 //! Credentials are never written (the `Secret` type serialises as `[redacted]`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-use turnwire_protocol::session::{
-    Input, InputAck, Output, RequestId, Session, SessionParams, TurnId,
+use turnwire_protocol::session::{Input, InputAck, Output, RequestId, Session, TurnId};
+use turnwire_protocol::{Credentials, Now};
+use turnwire_testkit::record::{
+    self, Entry, Header, RecordCap, RecordReader, RecordedInput, encode_header, encode_input,
+    encode_stop,
 };
-use turnwire_protocol::{Config, Credentials, Now};
 use turnwire_transports::InputRecorder;
 
 use crate::output::{Position, Printer};
 
-/// The first line of a record file.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Header {
-    /// Format version.
-    pub(crate) turnwire_record: u32,
-    pub(crate) config: Config,
-    pub(crate) conversation_id: String,
-    pub(crate) seed: u64,
-    pub(crate) auth_refreshable: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Line {
-    now: Now,
-    input: Input,
-}
-
 /// The record file's size cap when `--record-max-bytes` is not given: 64 MiB.
 pub(crate) const DEFAULT_MAX_BYTES: u64 = 64 << 20;
-
-/// Room kept under the cap for the line that says recording stopped.
-const STOP_LINE_ROOM: u64 = 256;
-
-/// The last line of a record file whose recording stopped early.
-#[derive(Debug, Serialize, Deserialize)]
-struct Stopped {
-    /// Why, for people reading the file.
-    stopped: String,
-}
 
 /// Starts a record file that never grows past `max_bytes`, and returns the recorder
 /// hook that appends to it. When the next line would cross the cap, or a write fails,
@@ -57,34 +30,26 @@ pub(crate) fn recorder(
     header: &Header,
     max_bytes: u64,
 ) -> Result<InputRecorder, String> {
-    let first = serde_json::to_string(header).map_err(|e| e.to_string())?;
-    let needed = first.len() as u64 + 1 + STOP_LINE_ROOM;
-    if needed > max_bytes {
-        return Err(format!(
-            "--record-max-bytes {max_bytes} leaves no room: a record file needs at least {needed} bytes"
-        ));
-    }
+    let first = encode_header(header).map_err(|e| e.to_string())?;
+    let cap = RecordCap::new(max_bytes, first.len())
+        .map_err(|why| format!("--record-max-bytes {max_bytes} leaves no room: {why}"))?;
     let file = std::fs::File::create(path)
         .map_err(|e| format!("cannot create record file {}: {e}", path.display()))?;
     let mut writer = RecordWriter {
         file,
         path: path.display().to_string(),
-        written: 0,
-        max_bytes,
-        stopped: false,
+        cap,
     };
     writer
         .write_line(&first)
         .map_err(|e| format!("cannot write record file {}: {e}", writer.path))?;
     let writer = Arc::new(Mutex::new(writer));
     Ok(Arc::new(move |now: &Now, input: &Input| {
-        if let (Ok(line), Ok(mut writer)) = (
-            serde_json::to_string(&Line {
-                now: *now,
-                input: input.clone(),
-            }),
-            writer.lock(),
-        ) {
+        let recorded = RecordedInput {
+            now: *now,
+            input: input.clone(),
+        };
+        if let (Ok(line), Ok(mut writer)) = (encode_input(&recorded), writer.lock()) {
             writer.append(&line);
         }
     }))
@@ -95,24 +60,22 @@ struct RecordWriter {
     file: std::fs::File,
     /// For notices.
     path: String,
-    /// Bytes of whole lines in the file.
-    written: u64,
-    max_bytes: u64,
-    stopped: bool,
+    cap: RecordCap,
 }
 
 impl RecordWriter {
     /// Appends `line` unless recording stopped; stops it when the line does not fit
     /// or cannot be written.
     fn append(&mut self, line: &str) {
-        if self.stopped {
+        if self.cap.is_stopped() {
             return;
         }
-        if self.written + line.len() as u64 + 1 + STOP_LINE_ROOM > self.max_bytes {
-            self.stop(&format!(
+        if !self.cap.admits(line.len()) {
+            let why = format!(
                 "the record file reached its size cap of {} bytes (--record-max-bytes)",
-                self.max_bytes
-            ));
+                self.cap.max_bytes()
+            );
+            self.stop(&why);
             return;
         }
         if let Err(err) = self.write_line(line) {
@@ -128,28 +91,24 @@ impl RecordWriter {
         bytes.push(b'\n');
         match self.file.write_all(&bytes) {
             Ok(()) => {
-                self.written += bytes.len() as u64;
+                self.cap.wrote(line.len());
                 Ok(())
             }
             Err(err) => {
-                let _ = self.file.set_len(self.written);
+                let _ = self.file.set_len(self.cap.written());
                 Err(err)
             }
         }
     }
 
     fn stop(&mut self, why: &str) {
-        self.stopped = true;
+        self.cap.stop();
         eprintln!(
             "turnwire: {why}; recording to {} stopped, the run goes on (a replay ends where the recording stopped)",
             self.path
         );
-        let stopped = Stopped {
-            stopped: why.chars().take(160).collect(),
-        };
-        if let Ok(line) = serde_json::to_string(&stopped)
-            && (line.len() as u64) < STOP_LINE_ROOM
-        {
+        let line = encode_stop(why);
+        if (line.len() as u64) < record::STOP_LINE_ROOM {
             let _ = self.write_line(&line);
         }
     }
@@ -160,34 +119,20 @@ impl RecordWriter {
 pub(crate) fn replay(path: &Path, printer: &mut Printer) -> Result<bool, String> {
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot open record file {}: {e}", path.display()))?;
-    let mut lines = std::io::BufReader::new(file).lines();
-    let first = lines
-        .next()
-        .ok_or("the record file is empty")?
-        .map_err(|e| e.to_string())?;
-    let header: Header =
-        serde_json::from_str(&first).map_err(|e| format!("not a turnwire record file: {e}"))?;
-    let mut session = Session::new(SessionParams {
-        config: header.config,
-        credentials: Credentials::bearer("replay"),
-        auth_refreshable: header.auth_refreshable,
-        conversation_id: header.conversation_id,
-        seed: header.seed,
-    })
-    .map_err(|e| format!("the recorded configuration is invalid: {e}"))?;
+    let (header, entries) =
+        RecordReader::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
+    let mut session = Session::new(header.session_params(Credentials::bearer("replay")))
+        .map_err(|e| format!("the recorded configuration is invalid: {e}"))?;
     let mut positions = Positions::default();
     let mut all_completed = true;
-    for (number, line) in lines.enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Ok(Stopped { stopped }) = serde_json::from_str::<Stopped>(&line) {
-            eprintln!("turnwire: the recording stopped here ({stopped}); the replay ends with it");
-            break;
-        }
-        let Line { now, input } =
-            serde_json::from_str(&line).map_err(|e| format!("record line {}: {e}", number + 2))?;
+    for entry in entries {
+        let RecordedInput { now, input } = match entry.map_err(|e| e.to_string())? {
+            Entry::Input(recorded) => *recorded,
+            Entry::Stopped(why) => {
+                eprintln!("turnwire: the recording stopped here ({why}); the replay ends with it");
+                break;
+            }
+        };
         let turn_of_request = match &input {
             Input::StartRequest { turn, .. } => Some(*turn),
             _ => None,

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use turnwire_testkit::record::Header;
 use turnwire_transports::{
     ApiKey, Client, ClientOptions, Config, NoProxy, Proxy, RequestFields, ResponseError,
     StreamError, TlsSettings, TurnHistory, WsProtocol, random_conversation_id, random_seed,
@@ -13,7 +14,7 @@ use turnwire_transports::{
 use crate::args::{RunArgs, TransportChoice, WsProtocolChoice};
 use crate::conversation;
 use crate::output::Printer;
-use crate::record::{self, Header};
+use crate::record;
 use crate::script::Script;
 
 const OPENAI: &str = "https://api.openai.com/v1";
@@ -61,7 +62,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, String> {
     options.tls = trust(&args, env)?;
     if let Some(path) = &args.record {
         let header = Header {
-            turnwire_record: 1,
+            turnwire_record: turnwire_testkit::record::VERSION,
             config,
             conversation_id,
             seed,

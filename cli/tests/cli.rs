@@ -327,6 +327,108 @@ fn record_then_replay_reproduces_the_same_events() {
     assert!(stdout(&output).contains("\"kind\":\"completed\""));
 }
 
+/// The text deltas a run or replay printed with `--json`, in order.
+fn printed_deltas(lines: &[Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l["kind"] == "output_text_delta")
+        .map(|l| l["delta"].as_str().expect("a delta is a string").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_cli_recording_replays_in_the_simulator() {
+    use turnwire_protocol::Credentials;
+    use turnwire_testkit::record;
+    use turnwire_testkit::sim::replay;
+
+    let server = LoopbackServer::start(FakeServer::new()).expect("server");
+    let dir = temp_dir("cli-to-sim");
+    let script = write_script(&dir);
+    let path = dir.join("run.record");
+    let output = run(turnwire()
+        .args(["run", "--json", "--base-url"])
+        .arg(server.base_url())
+        .arg("--script")
+        .arg(&script)
+        .arg("--record")
+        .arg(&path));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = json_lines(&output);
+
+    let file = std::fs::File::open(&path).expect("record file");
+    let record = record::read(std::io::BufReader::new(file)).expect("the shared reader reads it");
+    assert_eq!(record.stopped, None);
+    assert!(!record.inputs.is_empty());
+    let params = record.header.session_params(Credentials::bearer("replay"));
+    let trace = replay(params, &record.inputs).expect("the recorded configuration is valid");
+
+    // The simulator's replay reproduces every delta the run printed, in order, and
+    // every completion.
+    let deltas = printed_deltas(&printed);
+    assert!(!deltas.is_empty(), "the run printed text");
+    let replayed: Vec<&String> = trace
+        .iter()
+        .filter(|line| line.contains("event: OutputTextDelta"))
+        .collect();
+    assert_eq!(replayed.len(), deltas.len(), "{trace:#?}");
+    for (line, delta) in replayed.iter().zip(&deltas) {
+        let expected = format!("OutputTextDelta {{ delta: {delta:?}");
+        assert!(line.contains(&expected), "{line} lacks {expected}");
+    }
+    let completed = trace
+        .iter()
+        .filter(|line| line.contains("event: Completed"))
+        .count();
+    assert_eq!(
+        completed,
+        kinds(&printed)
+            .iter()
+            .filter(|k| **k == "completed")
+            .count()
+    );
+}
+
+#[test]
+fn a_simulator_recording_replays_in_the_cli() {
+    use turnwire_protocol::ResponseEvent;
+    use turnwire_protocol::request::RequestFields;
+    use turnwire_protocol::session::{RequestInput, RequestSpec};
+    use turnwire_testkit::sim::{Simulator, sim_config};
+    use turnwire_testkit::wire;
+
+    let mut sim = Simulator::new(sim_config(), 7).expect("valid configuration");
+    let turn = sim.start_turn();
+    let spec = RequestSpec {
+        fields: RequestFields::new("m"),
+        input: RequestInput::Append(wire::items([wire::user("hello")])),
+    };
+    assert!(sim.run_request(turn, spec).is_completed());
+    let dir = temp_dir("sim-to-cli");
+    let path = dir.join("sim.record");
+    let text = sim.record().expect("the run encodes");
+    std::fs::write(&path, &text).expect("write the record");
+    assert!(
+        !text.contains(turnwire_testkit::sim::auth::INITIAL_TOKEN),
+        "credentials never reach the record"
+    );
+
+    let replayed = run(turnwire().arg("replay").arg(&path));
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let lines = json_lines(&replayed);
+    let seen: Vec<String> = sim
+        .transcript()
+        .iter()
+        .filter_map(|entry| match &entry.what {
+            Ok(ResponseEvent::OutputTextDelta { delta, .. }) => Some(delta.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!seen.is_empty(), "the simulated model wrote text");
+    assert_eq!(printed_deltas(&lines), seen);
+    assert_eq!(kinds(&lines).last(), Some(&"completed"));
+}
+
 #[test]
 fn decode_reads_our_own_captures_in_both_formats() {
     let dir = temp_dir("decode");

@@ -11,8 +11,11 @@ use crate::script;
 /// What one response looked like to its reader.
 #[derive(Debug, Default)]
 pub(crate) struct ResponseLog {
+    /// Text deltas the response must have (the run's `--deltas`; 0 counts as 1).
+    expected_deltas: usize,
     /// `Ok` events received.
     pub(crate) events: usize,
+    deltas: usize,
     created: Vec<String>,
     completed: Vec<String>,
     text: String,
@@ -23,6 +26,14 @@ pub(crate) struct ResponseLog {
 }
 
 impl ResponseLog {
+    /// An empty log of a response that must arrive as `deltas` text deltas.
+    pub(crate) fn new(deltas: usize) -> ResponseLog {
+        ResponseLog {
+            expected_deltas: deltas.max(1),
+            ..ResponseLog::default()
+        }
+    }
+
     /// Notes one item of the response stream.
     pub(crate) fn record(&mut self, item: Result<ResponseEvent, StreamError>) {
         if !self.completed.is_empty() {
@@ -38,7 +49,10 @@ impl ResponseLog {
         self.events += 1;
         match event {
             ResponseEvent::Created { response_id } => self.created.push(response_id),
-            ResponseEvent::OutputTextDelta { delta, .. } => self.text.push_str(&delta),
+            ResponseEvent::OutputTextDelta { delta, .. } => {
+                self.deltas += 1;
+                self.text.push_str(&delta);
+            }
             ResponseEvent::OutputItemDone { item } => self.item_texts.push(item.text()),
             ResponseEvent::Completed { response_id, .. } => self.completed.push(response_id),
             other => self.unexpected.push(format!("{other:?}")),
@@ -68,7 +82,13 @@ impl ResponseLog {
         }
         let n = script::response_number(created)
             .ok_or_else(|| format!("response id {created:?} is not resp-N"))?;
-        let expected = script::expected_text(n);
+        let expected = script::expected_text(n, self.expected_deltas);
+        if self.deltas != self.expected_deltas.max(1) {
+            return Err(format!(
+                "{created}: {} text deltas, expected {}",
+                self.deltas, self.expected_deltas
+            ));
+        }
         if self.text != expected {
             return Err(format!(
                 "{created}: deltas reassemble to {:?}, expected {expected:?}",
@@ -148,9 +168,9 @@ mod tests {
     use turnwire_protocol::ResponseItem;
 
     fn good(n: u64) -> ResponseLog {
-        let mut log = ResponseLog::default();
+        let mut log = ResponseLog::new(2);
         let id = format!("resp-{n}");
-        let text = script::expected_text(n);
+        let text = script::expected_text(n, 2);
         let (a, b) = text.split_at(5);
         log.record(Ok(ResponseEvent::Created {
             response_id: id.clone(),
@@ -191,6 +211,12 @@ mod tests {
         let mut twice = good(7);
         twice.completed.push("resp-7".into());
         assert!(twice.verdict().is_err());
+        let mut merged = good(7);
+        merged.deltas = 1;
+        assert!(
+            merged.verdict().is_err(),
+            "the right text in too few deltas"
+        );
     }
 
     #[test]

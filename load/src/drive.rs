@@ -107,6 +107,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
         websocket: args.websocket(),
         turns: args.turns,
         requests: args.requests,
+        deltas: args.deltas,
     });
     let sessions = args.sessions;
     let ramp = Duration::from_millis(args.ramp_ms);

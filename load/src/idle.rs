@@ -50,6 +50,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
         websocket: args.websocket(),
         turns: 1,
         requests: 1,
+        deltas: args.deltas,
     });
     let sessions = args.sessions;
     let timeout = Duration::from_secs(args.timeout_secs);
@@ -133,7 +134,8 @@ async fn measure(
         if let Ok(client) = client {
             client.preconnect();
             let turn = client.new_turn(TurnOptions::default());
-            let (log, _) = session::request(runtime.as_ref(), &turn, "warm up".into()).await;
+            let (log, _) =
+                session::request(runtime.as_ref(), &turn, "warm up".into(), plan.deltas).await;
             if let Err(why) = log.verdict() {
                 problems.push(format!("warm-up: {why}"));
             }
@@ -185,9 +187,15 @@ async fn measure(
         .enumerate()
         .map(|(i, (_, turn))| {
             let runtime = runtime.clone();
+            let deltas = plan.deltas;
             async move {
                 let text = format!("idle session {i}: one request");
-                (i, session::request(runtime.as_ref(), turn, text).await.0)
+                (
+                    i,
+                    session::request(runtime.as_ref(), turn, text, deltas)
+                        .await
+                        .0,
+                )
             }
         })
         .collect();

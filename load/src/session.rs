@@ -19,6 +19,8 @@ pub(crate) struct Plan {
     pub(crate) websocket: bool,
     pub(crate) turns: usize,
     pub(crate) requests: usize,
+    /// Text deltas in every response.
+    pub(crate) deltas: usize,
 }
 
 /// What one session saw.
@@ -50,14 +52,15 @@ pub(crate) fn client_options(
     options
 }
 
-/// Streams one request on `turn` and checks nothing yet: returns the log and the time
-/// to its first item.
+/// Streams one request on `turn`, whose response must have `deltas` text deltas, and
+/// checks nothing yet: returns the log and the time to its first item.
 pub(crate) async fn request(
     runtime: &dyn Runtime,
     turn: &Turn,
     text: String,
+    deltas: usize,
 ) -> (ResponseLog, Option<Duration>) {
-    let mut log = ResponseLog::default();
+    let mut log = ResponseLog::new(deltas);
     let start = runtime.now();
     let mut first = None;
     let mut events = turn.stream_text(RequestFields::new("load-model"), text);
@@ -93,7 +96,7 @@ pub(crate) async fn conversation(
         let turn = client.new_turn(TurnOptions::default());
         for r in 0..plan.requests {
             let text = format!("session {index}, turn {t}, request {r}: go on");
-            let (log, first) = request(runtime.as_ref(), &turn, text).await;
+            let (log, first) = request(runtime.as_ref(), &turn, text, plan.deltas).await;
             report.events += log.events as u64;
             if let Some(first) = first {
                 report

@@ -10,50 +10,11 @@ use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::saturating_duration_from_nanos;
+use crate::rng::SplitMix64;
 
-/// A small deterministic generator for jitter, seeded by the driver. The core never
-/// draws randomness from anywhere else.
-///
-/// This is SplitMix64 (Steele, Lea and Flood, 2014): a 64-bit counter stepped by the
-/// golden-ratio constant and scrambled by a fixed mix. Every seed, zero included, gives
-/// a full-period sequence; equal seeds give equal sequences on every platform.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JitterRng {
-    state: u64,
-}
-
-impl JitterRng {
-    /// A generator from a seed; equal seeds give equal sequences.
-    pub fn new(seed: u64) -> Self {
-        JitterRng { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `[0, bound)`, without modulo bias (Lemire's
-    /// multiply-and-reject); zero when `bound` is zero. Usually one draw; a rejection
-    /// (probability below `bound / 2⁶⁴`) takes another.
-    pub fn next_below(&mut self, bound: u64) -> u64 {
-        if bound == 0 {
-            return 0;
-        }
-        // Values of the low half below this threshold would over-represent some results.
-        let threshold = bound.wrapping_neg() % bound;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(bound);
-            if (product as u64) >= threshold {
-                return (product >> 64) as u64;
-            }
-        }
-    }
-}
+/// The generator jitter is drawn from: the core's one [`SplitMix64`], seeded by the
+/// driver. The core never draws randomness from anywhere else.
+pub type JitterRng = SplitMix64;
 
 /// The backoff settings of one provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

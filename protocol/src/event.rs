@@ -229,17 +229,28 @@ impl ResponseEvent {
 
     /// True for events that carry model output (text, items, reasoning, tool input):
     /// the events that `retry_after_partial_output = false` refuses to void.
+    ///
+    /// Every variant is named here (no wildcard), so a new event does not compile
+    /// until someone decides whether it is output.
     pub fn is_output(&self) -> bool {
-        matches!(
-            self,
+        match self {
             ResponseEvent::OutputItemAdded { .. }
-                | ResponseEvent::OutputItemDone { .. }
-                | ResponseEvent::OutputTextDelta { .. }
-                | ResponseEvent::ReasoningSummaryDelta { .. }
-                | ResponseEvent::ReasoningContentDelta { .. }
-                | ResponseEvent::ReasoningSummaryPartAdded { .. }
-                | ResponseEvent::ToolCallInputDelta { .. }
-        )
+            | ResponseEvent::OutputItemDone { .. }
+            | ResponseEvent::OutputTextDelta { .. }
+            | ResponseEvent::ReasoningSummaryDelta { .. }
+            | ResponseEvent::ReasoningContentDelta { .. }
+            | ResponseEvent::ReasoningSummaryPartAdded { .. }
+            | ResponseEvent::ToolCallInputDelta { .. } => true,
+            ResponseEvent::Created { .. }
+            | ResponseEvent::Completed { .. }
+            | ResponseEvent::Incomplete { .. }
+            | ResponseEvent::RateLimits { .. }
+            | ResponseEvent::ModelsEtag { .. }
+            | ResponseEvent::ServerReasoningIncluded { .. }
+            | ResponseEvent::Reconnecting { .. }
+            | ResponseEvent::FallbackActivated { .. }
+            | ResponseEvent::Other { .. } => false,
+        }
     }
 }
 

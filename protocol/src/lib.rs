@@ -28,7 +28,8 @@
 //! (server events), [`item`] and [`request`] (what goes on the wire), [`headers`]
 //! (turn state, rate limits, the server's retry hints) with every header name in
 //! [`header_names`], [`error`] (classification) and [`backoff`] (retry delays).
-//! [`pool`] is the keep-alive pool's policy for drivers.
+//! [`rng`] is the seeded generator backoff jitter is drawn from. [`pool`] is the
+//! keep-alive pool's policy for drivers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -45,6 +46,7 @@ pub mod item;
 pub mod limits;
 pub mod pool;
 pub mod request;
+pub mod rng;
 pub mod secret;
 mod serde_duration;
 pub mod session;

@@ -9,6 +9,8 @@
 //! - [`loopback`]: the same scripts served over real sockets, in real time;
 //! - [`vruntime`]: a driver `Runtime` in virtual time, whose connections are in-memory
 //!   pipes to the same scripted server;
+//! - [`record`]: the record format of a session's inputs, shared by the simulator and
+//!   `turnwire run --record` / `turnwire replay`;
 //! - [`wire`]: JSON builders for items and server events;
 //! - [`rng`]: the small seeded generator every random choice comes from.
 //!
@@ -18,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod loopback;
+pub mod record;
 pub mod rng;
 pub mod sim;
 pub mod vruntime;

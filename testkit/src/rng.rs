@@ -1,45 +1,24 @@
-//! A tiny seeded generator (SplitMix64) for fault schedules. The simulator draws every
-//! random choice from one of these, so a seed reproduces a run exactly.
+//! Seeded draws for fault schedules and session scripts. The generator is the core's
+//! [`SplitMix64`] (the same one backoff jitter comes from); this module adds only the
+//! shapes of draw the simulator needs. Every random choice comes from one of these,
+//! so a seed reproduces a run exactly.
 
 use core::time::Duration;
 
-/// SplitMix64: 64 bits of state, good enough statistics for test schedules, and no
-/// dependency. Equal seeds give equal sequences on every platform.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SplitMix64 {
-    state: u64,
-}
+pub use turnwire_protocol::rng::SplitMix64;
 
-impl SplitMix64 {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// An independent generator for another purpose, derived from this one's seed and
+/// The draws a simulation makes, on top of the core's generator. Import it next to
+/// [`SplitMix64`] to call them.
+pub trait Draws {
+    /// An independent generator for another purpose, derived from `seed` and
     /// `stream`, so that adding draws to one purpose does not shift the others.
-    pub fn fork(seed: u64, stream: u64) -> Self {
-        let mut mixer = SplitMix64::new(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F));
-        SplitMix64::new(mixer.next_u64())
-    }
+    fn fork(seed: u64, stream: u64) -> Self;
 
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    /// A number in `0..n` (0 when `n` is 0), without modulo bias.
+    fn below(&mut self, n: u64) -> u64;
 
-    /// A number in `0..n` (0 when `n` is 0). Multiply-shift, no modulo bias worth
-    /// caring about in tests.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// A number in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    /// A number in `lo..=hi` (`lo` when `hi <= lo`).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
         }
@@ -47,20 +26,31 @@ impl SplitMix64 {
     }
 
     /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u32) -> bool {
+    fn chance(&mut self, percent: u32) -> bool {
         self.below(100) < u64::from(percent)
     }
 
     /// A duration in `lo..=hi` milliseconds.
-    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
         Duration::from_millis(self.range(lo, hi))
     }
 
-    /// One element of a non-empty slice, chosen uniformly (the first when empty is
-    /// impossible: callers pass literals).
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    /// One element of a non-empty slice, chosen uniformly (callers pass literals; an
+    /// empty slice panics).
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         let i = self.below(items.len() as u64) as usize;
         &items[i.min(items.len().saturating_sub(1))]
+    }
+}
+
+impl Draws for SplitMix64 {
+    fn fork(seed: u64, stream: u64) -> Self {
+        let mut mixer = SplitMix64::new(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F));
+        SplitMix64::new(mixer.next_u64())
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_below(n)
     }
 }
 

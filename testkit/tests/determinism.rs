@@ -1,9 +1,11 @@
 //! Determinism: the same configuration, seed and script give the same trace byte for
-//! byte, and a recorded input trace, serialised to JSON and back, replays into a fresh
-//! session to the same outputs.
+//! byte, and a recorded input trace, written in the record format
+//! (`turnwire_testkit::record`) and read back, replays into a fresh session to the
+//! same outputs.
 
 use turnwire_protocol::event::ResponseEvent;
 use turnwire_protocol::session::Input;
+use turnwire_testkit::record;
 use turnwire_testkit::sim::script::{SessionScript, run};
 use turnwire_testkit::sim::{RecordedInput, SimOptions, replay};
 
@@ -83,8 +85,11 @@ fn a_recorded_input_trace_replays_to_the_same_outputs() {
         let (sim, report) = run(&script, SimOptions::default());
         assert!(report.violations.is_empty(), "seed {seed}");
 
-        let json = serde_json::to_string(sim.inputs()).expect("inputs serialise");
-        let inputs: Vec<RecordedInput> = serde_json::from_str(&json).expect("and read back");
+        let text = sim.record().expect("inputs encode");
+        let read = record::read(text.as_bytes()).expect("and read back");
+        assert_eq!(read.header, record::Header::of(sim.params()));
+        assert_eq!(read.stopped, None);
+        let inputs: Vec<RecordedInput> = read.inputs;
         assert_eq!(inputs.len(), sim.inputs().len());
         // Exact but for credentials, which a recording never holds.
         for (recorded, read) in sim.inputs().iter().zip(&inputs) {
@@ -92,8 +97,8 @@ fn a_recorded_input_trace_replays_to_the_same_outputs() {
                 assert_eq!(recorded, read, "seed {seed}: the JSON round trip is exact");
             }
         }
-        let again = serde_json::to_string(&inputs).expect("serialise again");
-        assert_eq!(again, json, "seed {seed}: the JSON form is stable");
+        let again = record::encode(&read.header, &inputs).expect("encode again");
+        assert_eq!(again, text, "seed {seed}: the record form is stable");
 
         let replayed = replay(sim.params().clone(), &inputs).expect("valid configuration");
         assert_eq!(replayed, sim.output_trace(), "seed {seed}");
@@ -133,7 +138,7 @@ fn recorded_traces_never_hold_credentials() {
         Some("Bearer sk-very-secret-refreshed")
     );
     // ...but no trace line, recorded input or replay output holds either token.
-    let json = serde_json::to_string(sim.inputs()).unwrap();
+    let json = sim.record().unwrap();
     let replayed = replay(sim.params().clone(), sim.inputs()).unwrap();
     for text in sim.trace().iter().chain(&replayed).chain([&json]) {
         assert!(!text.contains("sk-very-secret-refreshed"), "{text}");

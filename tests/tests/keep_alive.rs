@@ -7,7 +7,7 @@
 use turnwire_protocol::ResponseEvent;
 use turnwire_protocol::session::TurnOptions;
 use turnwire_testkit::loopback::{KeepAlive, LoopbackServer, ServerOptions};
-use turnwire_testkit::rng::SplitMix64;
+use turnwire_testkit::rng::{Draws, SplitMix64};
 use turnwire_testkit::sim::FakeServer;
 use turnwire_testkit::wire::user;
 use turnwire_tests::scenario::{PATIENCE, append, base_config, client_options, collect};

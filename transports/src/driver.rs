@@ -470,8 +470,7 @@ impl Actor {
                 mut events,
             } => {
                 let Some(&turn_id) = self.turns.get(&turn) else {
-                    let _ = events
-                        .try_send(Err(StreamError::Usage(UsageError::UnknownTurn(TurnId(0)))));
+                    let _ = events.try_send(Err(StreamError::TurnNotStarted));
                     return;
                 };
                 let input = Input::StartRequest {
@@ -584,7 +583,6 @@ impl Actor {
                     self.deliver(request, Err(StreamError::Response(error)), true);
                 }
                 Output::Telemetry(record) => self.record(record),
-                _ => {}
             }
         }
         self.source = None;

@@ -36,6 +36,10 @@ pub enum StreamError {
     /// The call was refused (for example a second request while one runs in the turn).
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// The stream's turn was never started: the session refused to start it (the
+    /// refusal is logged), so no request can run in it.
+    #[error("the turn was not started, so it cannot run a request")]
+    TurnNotStarted,
     /// The client's background task is gone.
     #[error("the client has shut down")]
     Shutdown,

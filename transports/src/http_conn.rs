@@ -1,6 +1,7 @@
 //! One HTTP exchange: connect (or take a pooled connection), write the POST, report
-//! the response head, each body chunk and the end to the session as inputs, and hand
-//! the connection back for reuse when the response was read to its end.
+//! the response head, the body bytes of each read (its chunks joined) and the end to
+//! the session as inputs, and hand the connection back for reuse when the response was
+//! read to its end.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use turnwire_protocol::http1::{Part, ResponseDecoder, encode_request};
 use turnwire_protocol::session::{HttpOpen, Input};
 
+use crate::body_batch;
 use crate::connect::{Connector, Endpoint};
 use crate::keepalive::{DRAIN_BYTES, DRAIN_TIME, Ended};
 use crate::runtime::{BoxStream, Runtime};
@@ -142,6 +144,7 @@ async fn exchange(
             Either::Left((n, _)) => n?,
             Either::Right(_) => break, // the session stopped listening
         };
+        body_batch::join_data(&mut reader.parts);
         for part in reader.parts.drain(..) {
             let input = match part {
                 Part::Head(head) => Input::HttpResponse {

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod body_batch;
 mod client;
 mod connect;
 mod delivery;

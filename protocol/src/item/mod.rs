@@ -26,10 +26,8 @@ use serde_json::Value;
 pub use part::{ContentPart, RefusalPart, TextPart, ToolOutput};
 pub use wire::Extras;
 
-use wire::{
-    Field, has_array, has_output, has_string, serialize_object, take_array, take_output,
-    take_string,
-};
+use part::{has_output, take_output};
+use wire::{has_array, has_string, serialize_object, take_array, take_string};
 
 /// One conversation item.
 ///
@@ -422,6 +420,26 @@ enum Kind {
 impl From<Value> for ResponseItem {
     fn from(value: Value) -> Self {
         ResponseItem::from_json(value)
+    }
+}
+
+/// An item's typed field value, borrowed for serialisation.
+enum Field<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An array of content parts.
+    Parts(&'a [ContentPart]),
+    /// A tool output (string or parts).
+    Output(&'a ToolOutput),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Str(v) => s.serialize_str(v),
+            Field::Parts(v) => v.serialize(s),
+            Field::Output(v) => v.serialize(s),
+        }
     }
 }
 

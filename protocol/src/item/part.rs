@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::wire::{Extras, Field, serialize_object, take_string};
+use super::wire::{Extras, serialize_object, take_string};
 
 /// A part of a message's `content`, a reasoning item's `summary` or `content`, or of a
 /// tool output array.
@@ -145,7 +145,7 @@ impl Serialize for ContentPart {
                 return serialize_object(
                     s,
                     "refusal",
-                    &[("refusal", Some(Field::Str(&p.refusal)))],
+                    &[("refusal", Some(p.refusal.as_str()))],
                     &p.extras,
                 );
             }
@@ -154,12 +154,7 @@ impl Serialize for ContentPart {
             ContentPart::SummaryText(p) => ("summary_text", p),
             ContentPart::ReasoningText(p) => ("reasoning_text", p),
         };
-        serialize_object(
-            s,
-            ty,
-            &[("text", Some(Field::Str(&part.text)))],
-            &part.extras,
-        )
+        serialize_object(s, ty, &[("text", Some(part.text.as_str()))], &part.extras)
     }
 }
 
@@ -233,4 +228,19 @@ pub(crate) fn join_text(parts: &[ContentPart]) -> String {
         out.push_str(text);
     }
     out
+}
+
+/// Removes and returns `key` when it holds a string or an array (a tool output).
+pub(crate) fn take_output(map: &mut Extras, key: &str) -> Option<ToolOutput> {
+    match map.get(key) {
+        Some(Value::String(_) | Value::Array(_)) => {
+            map.remove(key).and_then(|v| ToolOutput::from_json(v).ok())
+        }
+        _ => None,
+    }
+}
+
+/// Whether `key` holds a string or an array (a tool output).
+pub(crate) fn has_output(map: &Extras, key: &str) -> bool {
+    matches!(map.get(key), Some(Value::String(_) | Value::Array(_)))
 }

@@ -1,48 +1,30 @@
-//! Shared JSON plumbing of the item types: taking typed fields out of a parsed
-//! object, and writing an object back as `type`, typed fields, then extras.
+//! Shared JSON plumbing of the item and part types: taking typed fields out of a
+//! parsed object, and writing an object back as `type`, typed fields, then extras.
+//!
+//! It knows nothing of the types built on it (items and parts depend on this module,
+//! never the other way round), so its helpers deal only in JSON values and in any
+//! `Serialize` field value.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
-use super::part::{ContentPart, ToolOutput};
-
 /// The keys of an item or part that have no typed field, exactly as received
 /// (values included, `null` kept as `null`).
 pub type Extras = serde_json::Map<String, Value>;
 
-/// A typed field's value, borrowed for serialisation.
-pub(crate) enum Field<'a> {
-    /// A string.
-    Str(&'a str),
-    /// An array of content parts.
-    Parts(&'a [ContentPart]),
-    /// A tool output (string or parts).
-    Output(&'a ToolOutput),
-}
-
-impl Serialize for Field<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Field::Str(v) => s.serialize_str(v),
-            Field::Parts(v) => v.serialize(s),
-            Field::Output(v) => v.serialize(s),
-        }
-    }
-}
-
 /// A typed field: its key, and its value when present. Absent fields are not written.
-pub(crate) type Entry<'a> = (&'static str, Option<Field<'a>>);
+pub(crate) type Entry<V> = (&'static str, Option<V>);
 
 /// Writes `{"type": ty, <present fields>, <extras>}`.
 ///
 /// An extras key that is `type` or that names a present typed field is skipped, so
 /// the output never repeats a key even when a caller filled `extras` carelessly.
 /// Extras are small (a few keys), so the check costs little.
-pub(crate) fn serialize_object<S: Serializer>(
+pub(crate) fn serialize_object<S: Serializer, V: Serialize>(
     s: S,
     ty: &str,
-    fields: &[Entry<'_>],
+    fields: &[Entry<V>],
     extras: &Extras,
 ) -> Result<S::Ok, S::Error> {
     let shadowed =
@@ -92,16 +74,6 @@ pub(crate) fn take_array(map: &mut Extras, key: &str) -> Option<Vec<Value>> {
     }
 }
 
-/// Removes and returns `key` when it holds a string or an array (a tool output).
-pub(crate) fn take_output(map: &mut Extras, key: &str) -> Option<ToolOutput> {
-    match map.get(key) {
-        Some(Value::String(_) | Value::Array(_)) => {
-            map.remove(key).and_then(|v| ToolOutput::from_json(v).ok())
-        }
-        _ => None,
-    }
-}
-
 /// Whether `key` holds a string.
 pub(crate) fn has_string(map: &Extras, key: &str) -> bool {
     matches!(map.get(key), Some(Value::String(_)))
@@ -110,9 +82,4 @@ pub(crate) fn has_string(map: &Extras, key: &str) -> bool {
 /// Whether `key` holds an array.
 pub(crate) fn has_array(map: &Extras, key: &str) -> bool {
     matches!(map.get(key), Some(Value::Array(_)))
-}
-
-/// Whether `key` holds a string or an array.
-pub(crate) fn has_output(map: &Extras, key: &str) -> bool {
-    matches!(map.get(key), Some(Value::String(_) | Value::Array(_)))
 }

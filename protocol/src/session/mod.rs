@@ -172,11 +172,24 @@ impl Session {
         if self.outputs.len() >= self.config.limits.queued_outputs {
             return Err(UsageError::OutputsNotDrained(self.outputs.len()));
         }
+        let before = self.now;
         // Time never goes backwards inside the session, whatever the driver passes.
         self.now = Now {
-            instant: now.instant.max(self.now.instant),
+            instant: now.instant.max(before.instant),
             unix: now.unix,
         };
+        let result = self.apply_input(input);
+        if result.is_err() {
+            // Every refusal is decided before the input changes anything, so putting
+            // the clock back is all it takes to leave the session as it was.
+            self.now = before;
+        }
+        result
+    }
+
+    /// Applies `input` at `self.now`. A refusal must be returned before anything
+    /// changes: [`Session::handle_input`] restores only the clock.
+    fn apply_input(&mut self, input: Input) -> Result<InputAck, UsageError> {
         let now = self.now.instant;
         match input {
             Input::Preconnect => {

@@ -336,8 +336,11 @@ pub enum CloseReason {
 }
 
 /// One output.
+///
+/// Deliberately not `#[non_exhaustive]`: a driver must carry out every output, so a
+/// new one is a breaking change that a driver's exhaustive `match` catches at compile
+/// time instead of ignoring it at run time.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Output {
     /// Send an HTTP request and report its head, body and end.
     OpenHttp(HttpOpen),

@@ -8,6 +8,8 @@
 //! bytes (fewer if the input ends first). [`Writer`] produces exactly this layout, for
 //! seed inputs built by hand.
 
+use turnwire_protocol::rng::SplitMix64;
+
 /// Reads choices from fuzzer bytes. See the module documentation for the layout.
 #[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
@@ -175,24 +177,20 @@ impl Writer {
     }
 }
 
-/// SplitMix64: a tiny deterministic generator for choices that should not consume
-/// input bytes (chunk sizes of the SSE target).
+/// A tiny deterministic generator for choices that should not consume input bytes
+/// (chunk sizes of the SSE target): the core's [`SplitMix64`].
 #[derive(Clone, Debug)]
-pub(crate) struct Mix(u64);
+pub(crate) struct Mix(SplitMix64);
 
 impl Mix {
     /// A generator from a seed.
     pub(crate) fn new(seed: u64) -> Self {
-        Mix(seed)
+        Mix(SplitMix64::new(seed))
     }
 
     /// The next 64 bits.
     pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `1..=max` (`max` ≥ 1).

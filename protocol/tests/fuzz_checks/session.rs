@@ -7,12 +7,13 @@
 //! stale and bogus ones; the same for turns and requests.
 //!
 //! Checked after every input, from the outside:
-//! - `handle_input` does not panic; a refused input (`Err`) queues no output and
-//!   changes no request;
+//! - `handle_input` does not panic; a refused input (`Err`) queues no output,
+//!   changes no request and leaves `poll_timeout` as it was;
 //! - the outputs one input queues stay below a generous function of the input's size
 //!   and the number of running requests;
-//! - after the drain, `poll_timeout` is never before the latest `now` fed, and a
-//!   timeout at one instant does not ask for another at that instant again and again;
+//! - after the drain, `poll_timeout` is never before the latest `now` of an accepted
+//!   input, and a timeout at one instant does not ask for another at that instant
+//!   again and again;
 //! - every caller event and failure belongs to a started request of the same turn,
 //!   no request has two terminal outcomes and nothing follows its terminal one, and
 //!   `running_requests` is the number started minus the number ended;
@@ -361,7 +362,6 @@ impl Harness {
     /// Feeds one input at `at` and checks everything that can be checked after it.
     /// `size` is how many script bytes produced it (for the output bound).
     fn apply(&mut self, at: Instant, input: Input, size: usize) {
-        self.now = self.now.max(at);
         let unix = UnixTime::from_millis(self.unix_base.saturating_add(at.as_nanos() / 1_000_000));
         let kind = kind_of(&input);
         if self.trace {
@@ -371,6 +371,7 @@ impl Harness {
             ));
         }
         let running_before = self.running();
+        let timeout_before = self.session.poll_timeout();
         let result = self.session.handle_input(Now::new(at, unix), input);
         match result {
             Err(err) => {
@@ -383,8 +384,15 @@ impl Harness {
                     running_before,
                     "a refused input ({err}) changed the running requests"
                 );
+                assert_eq!(
+                    self.session.poll_timeout(),
+                    timeout_before,
+                    "a refused input ({err}) moved poll_timeout"
+                );
             }
             Ok(ack) => {
+                // A refused input does not move the session's clock; an accepted one does.
+                self.now = self.now.max(at);
                 if self.trace {
                     trace_line(format!("             ack {ack:?}"));
                 }

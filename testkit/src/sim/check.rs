@@ -82,7 +82,7 @@ pub enum Rule {
     Time,
     /// The fake server saw a malformed or impossible message.
     Server,
-    /// The simulation halted (too many inputs, a loop, an unknown output).
+    /// The simulation halted (too many inputs, or a loop).
     Halt,
 }
 

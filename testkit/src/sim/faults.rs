@@ -7,7 +7,7 @@ use bytes::Bytes;
 use core::time::Duration;
 
 use super::server::{End, Handshake, LineEnding, Reply, Step};
-use crate::rng::SplitMix64;
+use crate::rng::{Draws, SplitMix64};
 use crate::wire::ev;
 
 /// How often things go wrong. Percentages are per attempt (per `POST`, handshake or

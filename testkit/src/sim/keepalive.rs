@@ -10,7 +10,7 @@
 use core::time::Duration;
 use std::collections::BTreeSet;
 
-use crate::rng::SplitMix64;
+use crate::rng::{Draws, SplitMix64};
 
 /// What the server does with a connection once a response on it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -30,7 +30,6 @@ pub mod server;
 use std::collections::{BTreeMap, BTreeSet};
 
 use core::time::Duration;
-use serde::{Deserialize, Serialize};
 use turnwire_protocol::config::{Config, ConfigError};
 use turnwire_protocol::error::ResponseError;
 use turnwire_protocol::event::{ResponseEvent, Usage};
@@ -59,14 +58,7 @@ pub const UNIX_BASE_MS: u64 = 1_767_225_600_000;
 /// The conversation id simulated sessions use.
 pub const CONVERSATION_ID: &str = "conv-sim";
 
-/// One input as fed to the session, serialisable for replay.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RecordedInput {
-    /// The time passed with it.
-    pub now: Now,
-    /// The input.
-    pub input: Input,
-}
+pub use crate::record::RecordedInput;
 
 /// How a request ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -367,6 +359,12 @@ impl Simulator {
     /// Every input fed so far, with its time.
     pub fn inputs(&self) -> &[RecordedInput] {
         &self.inputs
+    }
+
+    /// The run so far as a record (the format of [`crate::record`]): replay it with
+    /// [`replay`] after [`crate::record::read`], or with `turnwire replay`.
+    pub fn record(&self) -> Result<String, crate::record::RecordError> {
+        crate::record::encode(&crate::record::Header::of(&self.params), &self.inputs)
     }
 
     /// The printable trace: every input, ack and output with its virtual time.
@@ -841,11 +839,6 @@ impl Simulator {
                     step: self.input_count,
                     record,
                 });
-            }
-            other => {
-                if self.halted.is_none() {
-                    self.halted = Some(format!("unknown output {other:?}"));
-                }
             }
         }
     }

@@ -15,7 +15,7 @@ use super::auth::AuthAnswer;
 use super::{
     FaultConfig, RequestOutcome, SimOptions, Simulator, Terminal, Violation, params, sim_config,
 };
-use crate::rng::SplitMix64;
+use crate::rng::{Draws, SplitMix64};
 use crate::wire;
 
 /// How a request's input is built from the turn's history.
