@@ -6,13 +6,16 @@
 //!   against a sans-IO [`sim::FakeServer`] in virtual time, with a seeded fault schedule
 //!   ([`sim::FaultConfig`]), an auth source stand-in, an invariant checker, a printable
 //!   trace and a replayable input record;
+//! - [`loopback`]: the same scripts served over real sockets, in real time;
+//! - [`vruntime`]: a driver `Runtime` in virtual time, whose connections are in-memory
+//!   pipes to the same scripted server;
 //! - [`record`]: the record format of a session's inputs, shared by the simulator and
 //!   `turnwire run --record` / `turnwire replay`;
 //! - [`wire`]: JSON builders for items and server events;
 //! - [`rng`]: the small seeded generator every random choice comes from.
 //!
-//! Everything is deterministic: the same configuration, seed and script give the same
-//! trace, byte for byte.
+//! The simulator and the virtual runtime are deterministic: the same configuration,
+//! seed and script give the same run, byte for byte.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -20,4 +23,5 @@ pub mod loopback;
 pub mod record;
 pub mod rng;
 pub mod sim;
+pub mod vruntime;
 pub mod wire;

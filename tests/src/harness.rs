@@ -1,7 +1,8 @@
-//! The same async test code on tokio or on smol: a [`Harness`] owns one runtime with
-//! background threads (so the client's tasks keep running while the test thread waits
-//! on the loopback server), hands out the driver's [`Runtime`] for it, and runs a
-//! future to completion on it.
+//! The same async test code on tokio, on smol or in virtual time: a [`Harness`] owns
+//! one runtime (tokio and smol with background threads, so the client's tasks keep
+//! running while the test thread waits on the loopback server; the virtual runtime on
+//! the test thread, its tasks running inside [`Harness::block_on`]), hands out the
+//! driver's [`Runtime`] for it, and runs a future to completion on it.
 
 use core::future::Future;
 use core::pin::pin;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::future::{Either, poll_fn, select};
 use turnwire_smol::SmolRuntime;
+use turnwire_testkit::vruntime::VirtualRuntime;
 use turnwire_tokio::TokioRuntime;
 use turnwire_transports::Runtime;
 
@@ -21,6 +23,9 @@ pub enum Rt {
     Tokio,
     /// smol, with a private executor on one background thread.
     Smol,
+    /// The testkit's virtual runtime: virtual time, in-memory connections to a
+    /// scripted server, every task on the test thread.
+    Virtual,
 }
 
 impl Rt {
@@ -40,6 +45,7 @@ enum Inner {
         stop: Option<smol::channel::Sender<()>>,
         thread: Option<JoinHandle<()>>,
     },
+    Virtual(VirtualRuntime),
 }
 
 impl std::fmt::Debug for Harness {
@@ -79,6 +85,7 @@ impl Harness {
                     thread: Some(thread),
                 }
             }
+            Rt::Virtual => Inner::Virtual(VirtualRuntime::new()),
         };
         Harness { inner }
     }
@@ -88,6 +95,15 @@ impl Harness {
         match self.inner {
             Inner::Tokio(_) => Rt::Tokio,
             Inner::Smol { .. } => Rt::Smol,
+            Inner::Virtual(_) => Rt::Virtual,
+        }
+    }
+
+    /// The virtual runtime, when this is one (to serve a script on its network).
+    pub fn virtual_runtime(&self) -> Option<&VirtualRuntime> {
+        match &self.inner {
+            Inner::Virtual(rt) => Some(rt),
+            _ => None,
         }
     }
 
@@ -96,6 +112,7 @@ impl Harness {
         match &self.inner {
             Inner::Tokio(rt) => Arc::new(TokioRuntime::with_handle(rt.handle().clone())),
             Inner::Smol { executor, .. } => Arc::new(SmolRuntime::with_executor(executor.clone())),
+            Inner::Virtual(rt) => rt.handle(),
         }
     }
 
@@ -105,15 +122,18 @@ impl Harness {
         match &self.inner {
             Inner::Tokio(rt) => rt.block_on(future),
             Inner::Smol { .. } => smol::block_on(future),
+            Inner::Virtual(rt) => rt.block_on(future),
         }
     }
 
-    /// Spawned tasks that have not finished, on tokio (`num_alive_tasks`). `None` on
-    /// smol, whose executor only says whether it is empty ([`Harness::idle`]).
+    /// Spawned tasks that have not finished, on tokio (`num_alive_tasks`) and in
+    /// virtual time. `None` on smol, whose executor only says whether it is empty
+    /// ([`Harness::idle`]).
     pub fn alive_tasks(&self) -> Option<usize> {
         match &self.inner {
             Inner::Tokio(rt) => Some(rt.handle().metrics().num_alive_tasks()),
             Inner::Smol { .. } => None,
+            Inner::Virtual(rt) => Some(rt.alive_tasks()),
         }
     }
 
@@ -122,6 +142,7 @@ impl Harness {
         match &self.inner {
             Inner::Tokio(rt) => rt.handle().metrics().num_alive_tasks() == 0,
             Inner::Smol { executor, .. } => executor.is_empty(),
+            Inner::Virtual(rt) => rt.alive_tasks() == 0,
         }
     }
 }

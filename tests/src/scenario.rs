@@ -6,7 +6,8 @@
 //! server to have seen something), and a check over what was [`Observed`]: the
 //! server's [`Recording`] and connection count, the caller's event transcript of every
 //! request, and the client's telemetry. [`play`] runs one on a runtime; the same
-//! scenario runs unchanged on tokio and smol.
+//! scenario runs unchanged on tokio and smol over real sockets, and in virtual time
+//! over in-memory ones.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use turnwire_protocol::session::{
 use turnwire_protocol::{Config, RequestFields, ResponseError, ResponseEvent};
 use turnwire_testkit::loopback::{LoopbackServer, ServerOptions};
 use turnwire_testkit::sim::{FakeServer, Recording};
+use turnwire_testkit::vruntime::VirtualServer;
 use turnwire_testkit::wire;
 use turnwire_transports::{
     ApiKey, AuthProvider, Client, ClientOptions, InputRecorder, ResponseStream, Runtime,
@@ -27,7 +29,7 @@ use turnwire_transports::{
 };
 
 use crate::auth::RefreshingAuth;
-use crate::harness::{Harness, Rt, within};
+use crate::harness::{Harness, Rt, eventually, within};
 
 /// The model every scenario asks for.
 pub const MODEL: &str = "gpt-conformance";
@@ -403,17 +405,19 @@ impl Observed {
     }
 }
 
-/// Plays `scenario` on a fresh `rt` runtime against a fresh loopback server: builds
-/// the client, carries out the plan, drops every turn, stream and the client, waits
-/// until the server has no connection open (a generous bound; the wait wakes on every
-/// close), and returns what happened. Does not run the check.
+/// Plays `scenario` on a fresh `rt` runtime against a fresh scripted server (a
+/// loopback server on real sockets; on [`Rt::Virtual`], a server on the virtual
+/// runtime's in-memory network): builds the client, carries out the plan, drops every
+/// turn, stream and the client, waits until the server has no connection open (a
+/// generous bound; the wait wakes on every close), and returns what happened. Does not
+/// run the check.
 pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
     let mut script = FakeServer::new();
     (scenario.script)(&mut script);
     let mut server_options = ServerOptions::default();
     (scenario.server)(&mut server_options);
-    let server = LoopbackServer::start_with(script, 0, false, server_options)
-        .expect("the loopback server binds 127.0.0.1");
+    let harness = Harness::new(rt);
+    let server = Server::start(&harness, script, server_options);
     let base_url = server.base_url();
     let mut config = base_config(&base_url);
     (scenario.configure)(&mut config);
@@ -433,26 +437,106 @@ pub fn play(scenario: &Scenario, rt: Rt) -> Observed {
     options.recorder = Some(recorder);
     options.telemetry = Some(telemetry_log(telemetry.clone()));
 
-    let harness = Harness::new(rt);
     let runtime = harness.runtime();
     let requests = harness.block_on(run_plan(runtime, options, &scenario.plan, inputs, &server));
     let requests = requests.unwrap_or_else(|e| panic!("{} on {rt:?}: {e}", scenario.name));
     assert!(
-        server.wait_for_open_connections_at_most(0, PATIENCE),
+        server.all_closed(&harness),
         "{} on {rt:?}: {} connections still open after the client was dropped",
         scenario.name,
         server.open_connections()
     );
+    let recording = server.recording();
     drop(harness);
     Observed {
         rt,
         base_url,
-        recording: server.recording(),
+        recording,
         requests,
         refreshes: refreshing.map_or(0, |a| a.refreshes()),
         accepted_connections: server.accepted_connections(),
         idle_closes: server.idle_closes(),
         telemetry: std::mem::take(&mut *lock(&telemetry)),
+    }
+}
+
+/// The server a scenario plays against.
+enum Server {
+    Loopback(LoopbackServer),
+    Virtual(VirtualServer),
+}
+
+impl Server {
+    /// A loopback server on real sockets, or one on the harness's virtual network.
+    fn start(harness: &Harness, script: FakeServer, options: ServerOptions) -> Server {
+        match harness.virtual_runtime() {
+            Some(rt) => Server::Virtual(rt.serve_with(script, options)),
+            None => Server::Loopback(
+                LoopbackServer::start_with(script, 0, false, options)
+                    .expect("the loopback server binds 127.0.0.1"),
+            ),
+        }
+    }
+
+    fn base_url(&self) -> String {
+        match self {
+            Server::Loopback(server) => server.base_url(),
+            Server::Virtual(server) => server.base_url(),
+        }
+    }
+
+    fn recording(&self) -> Recording {
+        match self {
+            Server::Loopback(server) => server.recording(),
+            Server::Virtual(server) => server.recording(),
+        }
+    }
+
+    fn with_script(&self, change: impl FnOnce(&mut FakeServer)) {
+        match self {
+            Server::Loopback(server) => server.with_script(change),
+            Server::Virtual(server) => server.with_script(change),
+        }
+    }
+
+    fn open_connections(&self) -> usize {
+        match self {
+            Server::Loopback(server) => server.open_connections(),
+            Server::Virtual(server) => server.open_connections(),
+        }
+    }
+
+    fn accepted_connections(&self) -> u64 {
+        match self {
+            Server::Loopback(server) => server.accepted_connections(),
+            Server::Virtual(server) => server.accepted_connections(),
+        }
+    }
+
+    fn idle_closes(&self) -> u64 {
+        match self {
+            Server::Loopback(server) => server.idle_closes(),
+            Server::Virtual(server) => server.idle_closes(),
+        }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until at most `n` connections are open; whether
+    /// that happened. On real sockets a blocking wait on the server's condition
+    /// variable (the client's tasks run on the runtime's own threads meanwhile); in
+    /// virtual time a check after every step of the runtime.
+    async fn open_at_most(&self, runtime: &dyn Runtime, n: usize) -> bool {
+        match self {
+            Server::Loopback(server) => server.wait_for_open_connections_at_most(n, PATIENCE),
+            Server::Virtual(server) => {
+                eventually(runtime, PATIENCE, || server.open_connections() <= n).await
+            }
+        }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until no connection is open; whether none is.
+    fn all_closed(&self, harness: &Harness) -> bool {
+        let runtime = harness.runtime();
+        harness.block_on(self.open_at_most(runtime.as_ref(), 0))
     }
 }
 
@@ -524,7 +608,7 @@ async fn run_plan(
     options: ClientOptions,
     plan: &[Act],
     mut inputs: mpsc::UnboundedReceiver<Input>,
-    server: &LoopbackServer,
+    server: &Server,
 ) -> Result<Vec<Outcome>, String> {
     let origin = runtime.now();
     let client = Client::new(runtime.clone(), options).map_err(|e| e.to_string())?;
@@ -552,9 +636,7 @@ async fn run_plan(
             }
             Act::Server { change, .. } => server.with_script(change),
             Act::AwaitOpenConnectionsAtMost(n) => {
-                // A blocking wait on the server's condition variable: the client's
-                // tasks run on the runtime's own threads meanwhile.
-                if !server.wait_for_open_connections_at_most(*n, PATIENCE) {
+                if !server.open_at_most(runtime.as_ref(), *n).await {
                     return Err(format!(
                         "the server still had {} connections open, waited for at most {n}",
                         server.open_connections()

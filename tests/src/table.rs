@@ -5,7 +5,9 @@
 //! `tests/transcripts.rs`, 29 (proxy) `tests/proxy.rs`, 31 (certificates)
 //! `tests/tls.rs`. Written once;
 //! `tests/tokio.rs` and `tests/smol.rs` run each on their runtime, and
-//! `tests/parity.rs` runs each on both and compares.
+//! `tests/parity.rs` runs each on both and compares. The scenarios whose subject is a
+//! timer (16, 18 and the idle, connect and Retry-After ones beyond) are in
+//! [`crate::timers`], in virtual time.
 //!
 //! Unless stated: `base_url = http://127.0.0.1:PORT/v1`, `request_max_retries = 0`,
 //! `retry_base_delay = 50 ms` ([`base_config`](crate::scenario::base_config)).
@@ -46,9 +48,7 @@ pub fn all() -> Vec<Scenario> {
         s13_sticky_fallback(),
         s14_early_close(),
         s15_server_error_then_next_turn(),
-        s16_retry_after(),
         s17_unauthorized_refresh(),
-        s18_idle_timeout(),
         s19_terminal_without_eof(),
         s20_connection_limit(),
         s21_usage_limit(),
@@ -56,18 +56,14 @@ pub fn all() -> Vec<Scenario> {
     all.extend(rev2::all());
     all.extend(keep_alive::all());
     all.extend([
-        x_websocket_idle_timeout_and_pings(),
         x_handshake_headers_become_events(),
         x_identity_headers_on_both_transports(),
         x_rate_limit_headers_over_http(),
         x_turn_state_from_a_metadata_frame(),
         x_websocket_401_refresh(),
-        x_handshake_retry_after(),
-        x_websocket_connect_timeout(),
         x_should_retry_header_overrides_the_status(),
         x_broken_websocket_responses_are_retried(),
         x_http_body_cut_mid_stream(),
-        x_http_head_timeout(),
     ]);
     all
 }
@@ -864,34 +860,6 @@ fn s15_server_error_then_next_turn() -> Scenario {
     }
 }
 
-// 16. Retry-After. 429 with Retry-After: 1 then success: the second POST comes ≥ 0.9 s
-//     after the first (server clock).
-fn s16_retry_after() -> Scenario {
-    Scenario {
-        configure: |c| c.request_max_retries = 1,
-        script: |s| {
-            s.push_http(
-                Reply::error(429, "rate_limit_error", "rate_limit_exceeded", "slow down")
-                    .retry_after_secs(1),
-            );
-        },
-        plan: vec![Act::NewTurn, Act::say("hello")],
-        check: |o| {
-            assert_completed(o, 0);
-            let rec = &o.recording;
-            assert_eq!(rec.posts(), 2);
-            assert_eq!(rec.http[0].status, 429);
-            let gap = o.post_gap(0, 1);
-            assert!(
-                gap >= Duration::from_millis(900),
-                "second POST after {gap:?}"
-            );
-            assert!(o.request(0).duration() >= Duration::from_millis(900));
-        },
-        ..scenario("s16_retry_after")
-    }
-}
-
 fn unauthorized() -> Reply {
     Reply::error(401, "invalid_request_error", "invalid_api_key", "expired")
 }
@@ -953,69 +921,6 @@ fn s17_unauthorized_refresh() -> Scenario {
             );
         },
         ..scenario("s17_unauthorized_refresh")
-    }
-}
-
-/// Scenario 18's idle timeout: short, so the scenario waits in real time.
-const IDLE: Duration = Duration::from_millis(600);
-
-// 18. Idle timeout. The server sends headers then stalls: after stream_idle_timeout
-//     the attempt is retried; SSE comment lines every half-timeout keep a slow stream
-//     alive.
-fn s18_idle_timeout() -> Scenario {
-    Scenario {
-        configure: |c| {
-            c.stream_idle_timeout = IDLE;
-            c.stream_max_retries = 1;
-        },
-        script: |s| {
-            // Headers, then nothing: the connection stays open.
-            s.push_http(Reply::with_steps(Vec::new()).keep_open());
-            s.push_http(Reply::model());
-            // A slow stream: a comment every half-timeout, four times, then the answer.
-            let mut steps = Vec::new();
-            for _ in 0..4 {
-                steps.push(Step::Keepalive);
-                steps.push(Step::Wait(IDLE / 2));
-            }
-            steps.push(Step::Model);
-            s.push_http(Reply::with_steps(steps));
-        },
-        plan: vec![Act::NewTurn, Act::say("hello"), Act::say("slowly")],
-        check: |o| {
-            let stalled = o.request(0);
-            assert_eq!(
-                stalled.shape(),
-                ["reconnecting", "created", "delta", "item_done", "completed"]
-            );
-            assert_eq!(stalled.reconnects(), [(1, 1)]);
-            let reason = stalled.first_reconnect_reason().unwrap_or_default();
-            assert!(reason.contains("idle timeout"), "{reason}");
-            let rec = &o.recording;
-            assert!(
-                o.post_gap(0, 1) >= IDLE,
-                "retried after {:?}",
-                o.post_gap(0, 1)
-            );
-            assert!(
-                rec.closes.iter().any(|c| c.conn == rec.http[0].conn),
-                "the stalled connection was dropped"
-            );
-
-            let slow = o.request(1);
-            assert_eq!(
-                slow.shape(),
-                ["created", "delta", "item_done", "completed"],
-                "the comments kept the slow stream alive"
-            );
-            assert_eq!(rec.posts(), 3);
-            assert!(
-                slow.duration() >= IDLE * 2 - IDLE / 10,
-                "{:?}",
-                slow.duration()
-            );
-        },
-        ..scenario("s18_idle_timeout")
     }
 }
 
@@ -1150,60 +1055,6 @@ fn s21_usage_limit() -> Scenario {
 
 // ---------------------------------------------------------------------------------
 // Beyond section 14: more of the specification over real sockets.
-
-// 11 (WebSocket). The server accepts the message and then stalls: after
-// stream_idle_timeout the attempt is retried on a new connection; pings every
-// half-timeout keep a slow response alive.
-fn x_websocket_idle_timeout_and_pings() -> Scenario {
-    Scenario {
-        configure: |c| {
-            websocket(c, WsProtocol::V2, false);
-            c.stream_idle_timeout = IDLE;
-            c.stream_max_retries = 1;
-        },
-        script: |s| {
-            s.push_ws(Reply::with_steps(Vec::new()).keep_open());
-            s.push_ws(Reply::model());
-            let mut steps = Vec::new();
-            for _ in 0..4 {
-                steps.push(Step::Keepalive);
-                steps.push(Step::Wait(IDLE / 2));
-            }
-            steps.push(Step::Model);
-            s.push_ws(Reply::with_steps(steps));
-        },
-        plan: vec![Act::NewTurn, Act::say("hello"), Act::say("slowly")],
-        check: |o| {
-            let stalled = o.request(0);
-            assert_eq!(
-                stalled.shape(),
-                ["reconnecting", "created", "delta", "item_done", "completed"]
-            );
-            let reason = stalled.first_reconnect_reason().unwrap_or_default();
-            assert!(reason.contains("idle timeout"), "{reason}");
-            let rec = &o.recording;
-            assert_eq!(rec.ws_attempts(), 2, "the stalled socket was replaced");
-            assert!(rec.closes.iter().any(|c| c.conn == rec.handshakes[0].conn));
-            assert!(rec.ws_messages[1].at - rec.ws_messages[0].at >= IDLE);
-            assert_eq!(rec.ws_messages[1].kind, WsKind::Create);
-
-            let slow = o.request(1);
-            assert_eq!(
-                slow.shape(),
-                ["created", "delta", "item_done", "completed"],
-                "the pings kept the slow response alive"
-            );
-            assert_eq!(rec.ws_attempts(), 2);
-            assert_eq!(rec.ws_messages[2].kind, WsKind::Chained);
-            assert!(
-                slow.duration() >= IDLE * 2 - IDLE / 10,
-                "{:?}",
-                slow.duration()
-            );
-        },
-        ..scenario("x_websocket_idle_timeout_and_pings")
-    }
-}
 
 // 3.2 / 5. Handshake response headers x-models-etag and x-reasoning-included become
 // ModelsEtag and ServerReasoningIncluded at the start of every response on that
@@ -1477,99 +1328,6 @@ fn x_websocket_401_refresh() -> Scenario {
             assert_eq!(rec.ws_messages.len(), 1);
         },
         ..scenario("x_websocket_401_refresh")
-    }
-}
-
-// 9.3. A refused handshake's Retry-After is the delay before the next attempt.
-fn x_handshake_retry_after() -> Scenario {
-    Scenario {
-        configure: |c| {
-            websocket(c, WsProtocol::V2, false);
-            c.stream_max_retries = 1;
-        },
-        script: |s| {
-            s.push_handshake(Handshake::Refuse {
-                status: 503,
-                headers: vec![("retry-after".into(), "1".into())],
-                body: String::new(),
-            });
-        },
-        plan: vec![Act::NewTurn, Act::say("hello")],
-        check: |o| {
-            let outcome = o.request(0);
-            assert_eq!(
-                outcome.shape(),
-                ["reconnecting", "created", "delta", "item_done", "completed"]
-            );
-            assert!(matches!(
-                &outcome.items[0],
-                Ok(ResponseEvent::Reconnecting { attempt: 1, max: 1, delay, .. })
-                    if *delay == Duration::from_secs(1)
-            ));
-            let rec = &o.recording;
-            assert_eq!(rec.ws_attempts(), 2);
-            let gap = rec.handshakes[1].at - rec.handshakes[0].at;
-            assert!(gap >= Duration::from_millis(900), "{gap:?}");
-        },
-        ..scenario("x_handshake_retry_after")
-    }
-}
-
-/// [`x_websocket_connect_timeout`]'s connect timeout.
-const CONNECT: Duration = Duration::from_millis(500);
-
-// 11 (beyond). A WebSocket handshake that takes longer than connect_timeout is a
-// retryable transport error: the socket is abandoned and the retry opens a new one.
-fn x_websocket_connect_timeout() -> Scenario {
-    Scenario {
-        configure: |c| {
-            websocket(c, WsProtocol::V2, false);
-            c.connect_timeout = CONNECT;
-            c.stream_max_retries = 1;
-        },
-        script: |s| s.push_handshake(Handshake::Hang),
-        plan: vec![Act::NewTurn, Act::say("hello")],
-        check: |o| {
-            let outcome = o.request(0);
-            assert_eq!(
-                outcome.shape(),
-                ["reconnecting", "created", "delta", "item_done", "completed"]
-            );
-            let rec = &o.recording;
-            assert_eq!(rec.ws_attempts(), 2);
-            assert!(rec.handshakes[1].at - rec.handshakes[0].at >= CONNECT);
-            assert!(
-                rec.closes.iter().any(|c| c.conn == rec.handshakes[0].conn),
-                "the hanging handshake was abandoned"
-            );
-            assert_eq!(rec.ws_messages.len(), 1);
-        },
-        ..scenario("x_websocket_connect_timeout")
-    }
-}
-
-// 11 (beyond). A POST whose response head never comes times out after
-// connect_timeout and is retried under request_max_retries.
-fn x_http_head_timeout() -> Scenario {
-    Scenario {
-        configure: |c| {
-            c.connect_timeout = CONNECT;
-            c.request_max_retries = 1;
-        },
-        script: |s| s.push_http(Reply::hang()),
-        plan: vec![Act::NewTurn, Act::say("hello")],
-        check: |o| {
-            assert_completed(o, 0);
-            let rec = &o.recording;
-            assert_eq!(rec.posts(), 2);
-            assert_eq!(rec.http[0].status, 0, "never answered");
-            assert!(o.post_gap(0, 1) >= CONNECT, "{:?}", o.post_gap(0, 1));
-            assert!(
-                rec.closes.iter().any(|c| c.conn == rec.http[0].conn),
-                "the hanging request was abandoned"
-            );
-        },
-        ..scenario("x_http_head_timeout")
     }
 }
 

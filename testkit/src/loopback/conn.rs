@@ -1,12 +1,12 @@
-//! One accepted connection: an HTTP exchange or a WebSocket, played out in real time
-//! from the fake server's emissions.
+//! One accepted connection: an HTTP exchange or a WebSocket, played out from the fake
+//! server's emissions on the server's clock (real time on sockets, virtual time on the
+//! virtual runtime's network).
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::time::Instant as StdInstant;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
@@ -16,12 +16,15 @@ use async_tungstenite::tungstenite::protocol::{
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::future::{Either, select};
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use turnwire_protocol::session::{ConnId, HttpOpen, Input, WsOpen};
+use turnwire_protocol::time::Instant;
 
 use super::Shared;
+use super::clock::Sleep;
 use super::head::{RequestHead, read_head};
 use crate::sim::{Emission, UNIX_BASE_MS};
 
@@ -42,22 +45,27 @@ pub(crate) async fn serve<S>(mut stream: S, shared: Arc<Shared>, conn: ConnId, s
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + ResetOnDrop,
 {
-    let authority = format!("127.0.0.1:{}", shared.port);
+    let authority = shared.authority.clone();
     // Bytes read past the previous request: the start of a pipelined one.
     let mut buffer = Vec::new();
     let mut served: u32 = 0;
     // The keep-alive rules close this connection when the next request arrives.
     let mut drop_next = false;
     loop {
-        let read = tokio::time::timeout(
-            shared.options.head_timeout,
-            read_head(&mut stream, &mut buffer),
-        );
-        let head = match read.await {
-            Ok(Ok(Some(head))) => head,
-            // The client closed, or sent no whole head in time.
-            Ok(Ok(None)) | Err(_) => return,
-            Ok(Err(err)) => {
+        let give_up = shared.clock.now() + shared.options.head_timeout;
+        let read = {
+            let reading = Box::pin(read_head(&mut stream, &mut buffer));
+            match select(reading, shared.clock.sleep_until(give_up)).await {
+                Either::Left((read, _)) => read,
+                // No whole head in time.
+                Either::Right(_) => return,
+            }
+        };
+        let head = match read {
+            Ok(Some(head)) => head,
+            // The client closed.
+            Ok(None) => return,
+            Err(err) => {
                 let error = ApiError::new(400, "bad_request", &err.to_string());
                 return error.send(&mut stream, &shared, conn, true).await;
             }
@@ -338,7 +346,7 @@ fn pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
 }
 
 /// Emissions ordered by time, measured from `start`.
-fn timeline(start: StdInstant, mut emissions: Vec<Emission>) -> Vec<(StdInstant, Input)> {
+fn timeline(start: Instant, mut emissions: Vec<Emission>) -> Vec<(Instant, Input)> {
     emissions.sort_by_key(|e| e.after);
     emissions
         .into_iter()
@@ -360,7 +368,7 @@ async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let start = StdInstant::now();
+    let start = shared.clock.now();
     let compressed = head
         .headers
         .get(http::header::CONTENT_ENCODING)
@@ -397,7 +405,7 @@ where
     let emissions = shared.with_server(|server, now| server.on_open_http(now, &open));
     let mut head_sent = false;
     for (at, input) in timeline(start, emissions) {
-        sleep_until(at).await;
+        shared.clock.sleep_until(at).await;
         let written = match input {
             Input::HttpResponse {
                 status, headers, ..
@@ -449,7 +457,7 @@ async fn websocket<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + ResetOnDrop,
 {
-    let start = StdInstant::now();
+    let start = shared.clock.now();
     let key = head
         .headers
         .get("sec-websocket-key")
@@ -470,7 +478,7 @@ async fn websocket<S>(
     let open = WsOpen { conn, request };
     // A deque: frames leave from the front, so a long script costs linear time, not
     // quadratic (`Vec::remove(0)` per frame took over a second for 10,000 frames).
-    let mut pending: VecDeque<(StdInstant, Input)> = timeline(
+    let mut pending: VecDeque<(Instant, Input)> = timeline(
         start,
         shared.with_server(|server, now| server.on_open_ws(now, &open)),
     )
@@ -484,7 +492,7 @@ async fn websocket<S>(
         Some((at, input)) => (at, Some(input)),
         None => (start, None),
     };
-    sleep_until(at).await;
+    shared.clock.sleep_until(at).await;
     match first {
         Some(Input::WsOpened { headers, .. }) => {
             let mut all = vec![
@@ -537,45 +545,54 @@ async fn websocket<S>(
     };
     let mut socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
     loop {
-        let next = pending.front().map(|(at, _)| *at);
-        let due = async {
-            match next {
-                Some(at) => sleep_until(at).await,
-                None => std::future::pending::<()>().await,
-            }
+        let due: Sleep = match pending.front() {
+            Some((at, _)) => shared.clock.sleep_until(*at),
+            None => Box::pin(std::future::pending()),
         };
-        tokio::select! {
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(journal) = &shared.options.journal {
-                        journal.message(conn, text.as_str());
-                    }
-                    let now = StdInstant::now();
-                    let emissions = shared.with_server(|server, t| server.on_send_ws(t, conn, text.as_str()));
-                    pending.extend(timeline(now, emissions));
-                    pending.make_contiguous().sort_by_key(|(at, _)| *at);
+        // The socket first: what the client sent is taken before what is due.
+        let frame = match select(socket.next(), due).await {
+            Either::Left((frame, _)) => Some(frame),
+            Either::Right(_) => None,
+        };
+        match frame {
+            Some(Some(Ok(Message::Text(text)))) => {
+                if let Some(journal) = &shared.options.journal {
+                    journal.message(conn, text.as_str());
                 }
-                Some(Ok(Message::Ping(_))) => {
-                    // tungstenite has queued the pong; it leaves with the next read
-                    // unless the script says this peer went silent.
-                    let answered = shared.with_server(|server, t| server.on_ping(t, conn));
-                    if answered.is_empty() {
-                        socket.get_mut().silent = true;
-                    }
+                let now = shared.clock.now();
+                let emissions =
+                    shared.with_server(|server, t| server.on_send_ws(t, conn, text.as_str()));
+                pending.extend(timeline(now, emissions));
+                pending.make_contiguous().sort_by_key(|(at, _)| *at);
+            }
+            Some(Some(Ok(Message::Ping(_)))) => {
+                // tungstenite has queued the pong; it leaves with the next read
+                // unless the script says this peer went silent.
+                let answered = shared.with_server(|server, t| server.on_ping(t, conn));
+                if answered.is_empty() {
+                    socket.get_mut().silent = true;
                 }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return shared.with_server(|server, now| server.on_close(now, conn)),
-            },
-            () = due => {
+            }
+            Some(Some(Ok(_))) => {}
+            Some(Some(Err(_)) | None) => {
+                return shared.with_server(|server, now| server.on_close(now, conn));
+            }
+            None => {
                 let Some((_, input)) = pending.pop_front() else {
                     continue;
                 };
                 let sent = match input {
                     Input::WsText { text, .. } => socket.send(Message::text(text)).await,
                     Input::WsActivity { .. } => socket.send(Message::Ping(Bytes::new())).await,
-                    Input::WsBinary { len, .. } => socket.send(Message::Binary(Bytes::from(vec![0u8; len]))).await,
+                    Input::WsBinary { len, .. } => {
+                        let data = Bytes::from(vec![0u8; len]);
+                        socket.send(Message::Binary(data)).await
+                    }
                     Input::WsClosed { code, reason, .. } => {
-                        let frame = code.map(|code| CloseFrame { code: CloseCode::from(code), reason: reason.into() });
+                        let frame = code.map(|code| CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        });
                         let _ = socket.close(frame).await;
                         return;
                     }
@@ -698,15 +715,6 @@ async fn read_body<S: AsyncRead + Unpin>(
 async fn wait_for_close<S: AsyncRead + Unpin>(stream: &mut S) {
     let mut sink = [0u8; 1024];
     while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-}
-
-/// Waits until `at`, and not at all once it has passed: tokio's timer rounds a
-/// deadline up to its next 1 ms tick, so sleeping until an instant already past still
-/// waited up to a millisecond, added to every immediate reply and handshake.
-async fn sleep_until(at: StdInstant) {
-    if at > StdInstant::now() {
-        tokio::time::sleep_until(at).await;
-    }
 }
 
 fn reason(status: u16) -> &'static str {

@@ -34,7 +34,10 @@
 //!
 //! The server runs on its own thread with its own runtime, so tests on any async
 //! runtime (or none) can use it. Dropping it stops it and closes every connection.
+//! Its connection code reads time from a clock it is given, so the virtual runtime
+//! ([`crate::vruntime`]) serves its in-memory connections with it too.
 
+mod clock;
 mod conn;
 mod head;
 pub mod journal;
@@ -48,13 +51,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::time::Instant as StdInstant;
-
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use turnwire_protocol::session::ConnId;
 use turnwire_protocol::time::Instant;
 
 use crate::sim::{FakeServer, Recording};
+use clock::RealClock;
+pub(crate) use clock::{Clock, Sleep};
+pub(crate) use conn::ResetOnDrop;
 pub use journal::Journal;
 
 /// How the server treats HTTP connections between requests.
@@ -115,8 +119,10 @@ impl Default for ServerOptions {
 /// State shared by the accept loop, the connections and the test.
 pub(crate) struct Shared {
     server: Mutex<FakeServer>,
-    started: StdInstant,
-    port: u16,
+    /// Where the server's time comes from; its zero is the server's start.
+    clock: Arc<dyn Clock>,
+    /// The `host:port` request URIs are recorded with.
+    authority: String,
     next_conn: AtomicU64,
     /// Connections currently open, with a condition variable tests can wait on.
     open: Mutex<usize>,
@@ -133,11 +139,68 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The state of a server playing `script` under `options`, reading time from
+    /// `clock` and recording request URIs under `authority` (`host:port`).
+    pub(crate) fn new(
+        script: FakeServer,
+        clock: Arc<dyn Clock>,
+        authority: String,
+        options: ServerOptions,
+    ) -> Shared {
+        Shared {
+            server: Mutex::new(script),
+            clock,
+            authority,
+            next_conn: AtomicU64::new(1),
+            open: Mutex::new(0),
+            changed: Condvar::new(),
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            http_responses: AtomicU64::new(0),
+            idle_closes: AtomicU64::new(0),
+            next_request_id: AtomicU64::new(1),
+            options,
+        }
+    }
+
     /// Runs `f` on the fake server with the server's current time.
     pub(crate) fn with_server<R>(&self, f: impl FnOnce(&mut FakeServer, Instant) -> R) -> R {
-        let elapsed = self.started.elapsed();
-        let now = Instant::from_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+        let now = self.clock.now();
         f(&mut lock(&self.server), now)
+    }
+
+    /// Connections open right now.
+    pub(crate) fn open_connections(&self) -> usize {
+        *lock(&self.open)
+    }
+
+    /// Connections accepted and served since the start.
+    pub(crate) fn accepted_connections(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// HTTP responses started, server-wide.
+    pub(crate) fn http_responses(&self) -> u64 {
+        self.http_responses.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed without notice under the keep-alive rules.
+    pub(crate) fn idle_closes(&self) -> u64 {
+        self.idle_closes.load(Ordering::Relaxed)
+    }
+
+    /// Serves one accepted plain-text connection until it ends, counted open
+    /// meanwhile: the part of accepting a connection that does not depend on where it
+    /// came from.
+    pub(crate) async fn serve<S>(self: Arc<Self>, stream: S)
+    where
+        S: futures_util::io::AsyncRead + futures_util::io::AsyncWrite + Unpin + Send + ResetOnDrop,
+    {
+        let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        self.connection_opened();
+        let guard = OpenGuard(self.clone());
+        conn::serve(stream, self, conn, "http").await;
+        drop(guard);
     }
 
     fn connection_opened(&self) {
@@ -207,20 +270,12 @@ impl LoopbackServer {
         let addr = listener.local_addr()?;
         let tls = if tls { Some(tls::generate()?) } else { None };
         let certificate_der = tls.as_ref().map(|t| t.certificate_der.clone());
-        let shared = Arc::new(Shared {
-            server: Mutex::new(script),
-            started: StdInstant::now(),
-            port: addr.port(),
-            next_conn: AtomicU64::new(1),
-            open: Mutex::new(0),
-            changed: Condvar::new(),
-            accepted: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            http_responses: AtomicU64::new(0),
-            idle_closes: AtomicU64::new(0),
-            next_request_id: AtomicU64::new(1),
+        let shared = Arc::new(Shared::new(
+            script,
+            Arc::new(RealClock::starting_now()),
+            format!("127.0.0.1:{}", addr.port()),
             options,
-        });
+        ));
         let (shutdown, stop) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -279,13 +334,13 @@ impl LoopbackServer {
 
     /// Connections open right now.
     pub fn open_connections(&self) -> usize {
-        *lock(&self.shared.open)
+        self.shared.open_connections()
     }
 
     /// TCP connections accepted and served since the start (those refused over the
     /// connection cap not included).
     pub fn accepted_connections(&self) -> u64 {
-        self.shared.accepted.load(Ordering::Relaxed)
+        self.shared.accepted_connections()
     }
 
     /// TCP connections closed at once because [`ServerOptions::max_connections`] were
@@ -296,14 +351,14 @@ impl LoopbackServer {
 
     /// HTTP responses the server has started (every route, errors included).
     pub fn http_responses(&self) -> u64 {
-        self.shared.http_responses.load(Ordering::Relaxed)
+        self.shared.http_responses()
     }
 
     /// Connections the server closed without notice as [`KeepAlive::close_idle_after`]
     /// and [`KeepAlive::drop_next_request_after`] asked (the ones `max_requests`
     /// announces are not counted).
     pub fn idle_closes(&self) -> u64 {
-        self.shared.idle_closes.load(Ordering::Relaxed)
+        self.shared.idle_closes()
     }
 
     /// Waits until at most `n` connections are open, or `timeout` passes. Returns
