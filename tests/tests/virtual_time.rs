@@ -372,6 +372,51 @@ fn a_parked_socket_is_pinged_every_interval_and_dropped_without_a_pong() {
     assert_eq!(rec.ws_messages[0].conn, rec.handshakes[1].conn);
 }
 
+#[test]
+fn a_pooled_connection_is_reused_within_its_idle_timeout_and_closed_exactly_at_it() {
+    let (rt, server, mut options, _log) = world(FakeServer::new(), |_| {});
+    options.http_pool.idle_timeout = 20 * SECOND;
+    let runtime = rt.handle();
+    let client = Client::new(runtime.clone(), options).expect("a client");
+    let turn = client.new_turn(TurnOptions::default());
+    let request = |wait_first: Duration| {
+        rt.block_on(async {
+            sleep(runtime.as_ref(), wait_first).await;
+            let origin = runtime.now();
+            let stream = turn.stream(append(vec![user("hello")]));
+            collect(runtime.as_ref(), origin, stream).await.items
+        })
+    };
+    for (i, wait_first) in [Duration::ZERO, 10 * SECOND, 30 * SECOND]
+        .into_iter()
+        .enumerate()
+    {
+        let items = request(wait_first);
+        assert!(
+            matches!(items.last(), Some(Ok(ResponseEvent::Completed { .. }))),
+            "request {i}: {items:?}"
+        );
+    }
+    let rec = server.recording();
+    assert_eq!(rec.posts(), 3);
+    assert_eq!(
+        rec.http[1].conn, rec.http[0].conn,
+        "10 s idle is within the pool's 20 s: the connection was reused"
+    );
+    assert_ne!(
+        rec.http[2].conn, rec.http[0].conn,
+        "30 s idle is past it: a new connection"
+    );
+    assert_eq!(rt.connections().len(), 2);
+    // Request 1 ran at 10 s and left the connection idle; the third came at 40 s.
+    assert_eq!(
+        rt.connections()[0].client_closed_at,
+        Some(30 * SECOND),
+        "closed by the pool's timer exactly 20 s after it went idle, not at the next request"
+    );
+    drop((client, turn));
+}
+
 // The table's timer scenarios, in virtual time.
 
 macro_rules! timer_scenarios {
