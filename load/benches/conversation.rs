@@ -31,25 +31,27 @@
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 #![allow(clippy::print_stdout)] // the summary
 
+#[path = "common/timing.rs"]
+mod timing;
+
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode};
 use futures_util::StreamExt;
-use turnwire_smol::SmolRuntime;
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::FakeServer;
-use turnwire_tokio::TokioRuntime;
 use turnwire_transports::protocol::item::ResponseItem;
 use turnwire_transports::protocol::session::{
     MessageKind, RequestInput, RequestSpec, Telemetry, TurnHistory, TurnOptions,
 };
 use turnwire_transports::protocol::{Config, RequestFields, ResponseEvent};
 use turnwire_transports::{ApiKey, Client, ClientOptions, Runtime};
+
+use timing::{Harness, Stopwatch, Timing};
 
 /// Turns in the long conversation.
 const TURNS: usize = 50;
@@ -190,95 +192,6 @@ impl Drop for ServerProcess {
 
 fn finish(server: &Mutex<ServerProcess>) -> u64 {
     server.lock().expect("the server handle").finish()
-}
-
-/// One timed section: wall-clock time, and CPU time of this process (all threads).
-#[derive(Clone, Copy, Debug, Default)]
-struct Timing {
-    wall: Duration,
-    cpu: Duration,
-}
-
-impl std::ops::AddAssign for Timing {
-    fn add_assign(&mut self, other: Timing) {
-        self.wall += other.wall;
-        self.cpu += other.cpu;
-    }
-}
-
-struct Stopwatch {
-    wall: Instant,
-    cpu: Duration,
-}
-
-impl Stopwatch {
-    fn start() -> Stopwatch {
-        Stopwatch {
-            cpu: process_cpu_time(),
-            wall: Instant::now(),
-        }
-    }
-
-    fn stop(self) -> Timing {
-        let wall = self.wall.elapsed();
-        Timing {
-            wall,
-            cpu: process_cpu_time().saturating_sub(self.cpu),
-        }
-    }
-}
-
-#[cfg(unix)]
-fn process_cpu_time() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
-    Duration::new(secs, nanos)
-}
-
-#[cfg(not(unix))]
-fn process_cpu_time() -> Duration {
-    Duration::ZERO
-}
-
-/// An async runtime for the driver, with one background thread.
-enum Harness {
-    Tokio(tokio::runtime::Runtime),
-    Smol,
-}
-
-impl Harness {
-    fn tokio() -> Harness {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        Harness::Tokio(runtime)
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Harness::Tokio(_) => "tokio",
-            Harness::Smol => "smol",
-        }
-    }
-
-    fn runtime(&self) -> Arc<dyn Runtime> {
-        match self {
-            Harness::Tokio(runtime) => {
-                Arc::new(TokioRuntime::with_handle(runtime.handle().clone()))
-            }
-            Harness::Smol => Arc::new(SmolRuntime::global()),
-        }
-    }
-
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        match self {
-            Harness::Tokio(runtime) => runtime.block_on(future),
-            Harness::Smol => smol::block_on(future),
-        }
-    }
 }
 
 /// How a conversation's turns reach the server.

@@ -43,26 +43,26 @@
 mod prerendered;
 #[path = "loopback/raw.rs"]
 mod raw;
+#[path = "common/timing.rs"]
+mod timing;
 #[path = "loopback/workload.rs"]
 mod workload;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use futures_util::StreamExt;
-use turnwire_smol::SmolRuntime;
 use turnwire_testkit::loopback::LoopbackServer;
 use turnwire_testkit::sim::{FakeServer, Reply};
-use turnwire_tokio::TokioRuntime;
 use turnwire_transports::protocol::session::{PreconnectResult, Telemetry, TurnOptions};
 use turnwire_transports::protocol::{Config, RequestFields, ResponseEvent};
 use turnwire_transports::{ApiKey, Client, ClientOptions, Runtime};
 
 use prerendered::PrerenderedServer;
 use raw::Parse;
+use timing::{Harness, Stopwatch, Timing};
 use workload::Workload;
 
 /// Text deltas per throughput response.
@@ -85,99 +85,6 @@ fn main() {
     first_event(&mut criterion, &harnesses, &summary);
     criterion.final_summary();
     summary.print(&workload, &harnesses);
-}
-
-/// One timed section: wall-clock time, and CPU time of the whole process (every
-/// thread: the bench thread, the runtime's, the in-process server's).
-#[derive(Clone, Copy, Debug, Default)]
-struct Timing {
-    wall: Duration,
-    cpu: Duration,
-}
-
-impl std::ops::AddAssign for Timing {
-    fn add_assign(&mut self, other: Timing) {
-        self.wall += other.wall;
-        self.cpu += other.cpu;
-    }
-}
-
-/// Starts timing a section; [`Stopwatch::stop`] ends it.
-struct Stopwatch {
-    wall: Instant,
-    cpu: Duration,
-}
-
-impl Stopwatch {
-    fn start() -> Stopwatch {
-        Stopwatch {
-            cpu: process_cpu_time(),
-            wall: Instant::now(),
-        }
-    }
-
-    fn stop(self) -> Timing {
-        let wall = self.wall.elapsed();
-        Timing {
-            wall,
-            cpu: process_cpu_time().saturating_sub(self.cpu),
-        }
-    }
-}
-
-/// CPU time the process has used so far, all threads (exited ones too) included.
-#[cfg(unix)]
-fn process_cpu_time() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
-    Duration::new(secs, nanos)
-}
-
-/// No process CPU clock here: the CPU columns read zero.
-#[cfg(not(unix))]
-fn process_cpu_time() -> Duration {
-    Duration::ZERO
-}
-
-/// An async runtime for the driver and the raw readers, with one background thread.
-enum Harness {
-    Tokio(tokio::runtime::Runtime),
-    Smol,
-}
-
-impl Harness {
-    fn tokio() -> Harness {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        Harness::Tokio(runtime)
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Harness::Tokio(_) => "tokio",
-            Harness::Smol => "smol",
-        }
-    }
-
-    fn runtime(&self) -> Arc<dyn Runtime> {
-        match self {
-            Harness::Tokio(runtime) => {
-                Arc::new(TokioRuntime::with_handle(runtime.handle().clone()))
-            }
-            Harness::Smol => Arc::new(SmolRuntime::global()),
-        }
-    }
-
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        match self {
-            Harness::Tokio(runtime) => runtime.block_on(future),
-            Harness::Smol => smol::block_on(future),
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
