@@ -79,7 +79,7 @@ pub fn by_name(name: &str) -> Scenario {
 
 /// A scenario with nothing scripted, the default configuration and no check, for
 /// the struct-update syntax below.
-fn scenario(name: &'static str) -> Scenario {
+pub(crate) fn scenario(name: &'static str) -> Scenario {
     Scenario {
         name,
         configure: |_| {},
@@ -102,7 +102,7 @@ fn model_text(n: u32) -> String {
     format!("Antwort {n}: grüße, 世界 ✓ 🙂")
 }
 
-fn assert_completed(o: &Observed, i: usize) {
+pub(crate) fn assert_completed(o: &Observed, i: usize) {
     let outcome = o.request(i);
     assert!(outcome.is_completed(), "request {i}: {:?}", outcome.items);
 }

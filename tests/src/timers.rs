@@ -12,7 +12,8 @@ use std::time::Duration;
 use turnwire_protocol::{ResponseEvent, WsProtocol};
 use turnwire_testkit::sim::{Handshake, Reply, Step, WsKind};
 
-use crate::scenario::{Act, Auth, Observed, Outcome, Scenario};
+use crate::scenario::{Act, Outcome, Scenario};
+use crate::table::{assert_completed, scenario};
 
 /// Every timer scenario, in order.
 pub fn all() -> Vec<Scenario> {
@@ -32,23 +33,6 @@ pub fn by_name(name: &str) -> Scenario {
         .into_iter()
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("no timer scenario named {name}"))
-}
-
-fn scenario(name: &'static str) -> Scenario {
-    Scenario {
-        name,
-        configure: |_| {},
-        auth: Auth::ApiKey,
-        script: |_| {},
-        server: |_| {},
-        plan: Vec::new(),
-        check: |_| {},
-    }
-}
-
-fn assert_completed(o: &Observed, i: usize) {
-    let outcome = o.request(i);
-    assert!(outcome.is_completed(), "request {i}: {:?}", outcome.items);
 }
 
 /// The delay the first `Reconnecting` event of `outcome` announced.
