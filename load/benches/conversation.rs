@@ -51,7 +51,7 @@ use turnwire_transports::protocol::session::{
 use turnwire_transports::protocol::{Config, RequestFields, ResponseEvent};
 use turnwire_transports::{ApiKey, Client, ClientOptions, Runtime};
 
-use timing::{Harness, Stopwatch, Timing};
+use timing::{Harness, Stopwatch, Timing, Timings};
 
 /// Turns in the long conversation.
 const TURNS: usize = 50;
@@ -447,33 +447,17 @@ fn conversation(
 
 /// The timings criterion measured, kept to print ratios at the end.
 #[derive(Default)]
-struct Summary {
-    calls: Mutex<BTreeMap<String, Vec<(u64, Timing)>>>,
+struct Summary(Timings);
+
+impl std::ops::Deref for Summary {
+    type Target = Timings;
+
+    fn deref(&self) -> &Timings {
+        &self.0
+    }
 }
 
 impl Summary {
-    fn record(&self, key: &str, iters: u64, total: Timing) {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls
-                .entry(key.to_owned())
-                .or_default()
-                .push((iters, total));
-        }
-    }
-
-    /// Seconds per iteration as criterion estimates it (the least-squares slope
-    /// through the origin), over the last `samples` calls (the measurement).
-    fn slope(&self, key: &str, samples: usize, of: fn(&Timing) -> Duration) -> Option<f64> {
-        let calls = self.calls.lock().ok()?;
-        let calls = calls.get(key)?;
-        let measured = &calls[calls.len().saturating_sub(samples)..];
-        let (xy, xx) = measured.iter().fold((0.0, 0.0), |(xy, xx), (n, t)| {
-            let n = *n as f64;
-            (xy + n * of(t).as_secs_f64(), xx + n * n)
-        });
-        (xx > 0.0).then(|| xy / xx)
-    }
-
     fn print(&self, harnesses: &[Harness], bytes: &BTreeMap<&'static str, (usize, usize)>) {
         println!();
         println!("== conversation summary (WebSocket, loopback, server in its own process) ==");

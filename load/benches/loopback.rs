@@ -48,7 +48,6 @@ mod timing;
 #[path = "loopback/workload.rs"]
 mod workload;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,7 +61,7 @@ use turnwire_transports::{ApiKey, Client, ClientOptions, Runtime};
 
 use prerendered::PrerenderedServer;
 use raw::Parse;
-use timing::{Harness, Stopwatch, Timing};
+use timing::{Harness, Stopwatch, Timing, Timings};
 use workload::Workload;
 
 /// Text deltas per throughput response.
@@ -398,20 +397,17 @@ async fn time_to_first_event(
 
 /// The timings criterion measured, kept to print ratios at the end.
 #[derive(Default)]
-struct Summary {
-    calls: Mutex<BTreeMap<String, Vec<(u64, Timing)>>>,
+struct Summary(Timings);
+
+impl std::ops::Deref for Summary {
+    type Target = Timings;
+
+    fn deref(&self) -> &Timings {
+        &self.0
+    }
 }
 
 impl Summary {
-    fn record(&self, key: &str, iters: u64, total: Timing) {
-        if let Ok(mut calls) = self.calls.lock() {
-            calls
-                .entry(key.to_owned())
-                .or_default()
-                .push((iters, total));
-        }
-    }
-
     /// Wall-clock seconds per iteration as criterion estimates it (the least-squares
     /// slope through the origin; with flat sampling, the mean), over the last `samples`
     /// calls (the measurement; earlier calls were the warm-up).
@@ -422,17 +418,6 @@ impl Summary {
     /// CPU seconds per iteration, all threads of the process, estimated the same way.
     fn cpu_seconds(&self, key: &str, samples: usize) -> Option<f64> {
         self.slope(key, samples, |t| t.cpu)
-    }
-
-    fn slope(&self, key: &str, samples: usize, of: impl Fn(&Timing) -> Duration) -> Option<f64> {
-        let calls = self.calls.lock().ok()?;
-        let calls = calls.get(key)?;
-        let measured = &calls[calls.len().saturating_sub(samples)..];
-        let (xy, xx) = measured.iter().fold((0.0, 0.0), |(xy, xx), (n, t)| {
-            let n = *n as f64;
-            (xy + n * of(t).as_secs_f64(), xx + n * n)
-        });
-        (xx > 0.0).then(|| xy / xx)
     }
 
     #[allow(clippy::print_stdout)]

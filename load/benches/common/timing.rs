@@ -1,8 +1,9 @@
 //! Timing and runtimes shared by the loopback benches: a section's wall-clock and
 //! process CPU time, and the async runtime a bench drives the client on.
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use turnwire_smol::SmolRuntime;
@@ -99,5 +100,44 @@ impl Harness {
             Harness::Tokio(runtime) => runtime.block_on(future),
             Harness::Smol => smol::block_on(future),
         }
+    }
+}
+
+/// The timings criterion measured per key (every call of a bench routine, warm-up
+/// included), kept so a bench can print ratios of the same run at the end.
+#[derive(Default)]
+pub(crate) struct Timings {
+    calls: Mutex<BTreeMap<String, Vec<(u64, Timing)>>>,
+}
+
+impl Timings {
+    /// Records one call of `key`'s routine: `iters` iterations took `total`.
+    pub(crate) fn record(&self, key: &str, iters: u64, total: Timing) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls
+                .entry(key.to_owned())
+                .or_default()
+                .push((iters, total));
+        }
+    }
+
+    /// Seconds per iteration of the part of a timing `of` picks, as criterion
+    /// estimates it (the least-squares slope through the origin; with flat sampling,
+    /// the mean), over the last `samples` calls (the measurement; earlier calls were
+    /// the warm-up). `None` when `key` was never recorded.
+    pub(crate) fn slope(
+        &self,
+        key: &str,
+        samples: usize,
+        of: impl Fn(&Timing) -> Duration,
+    ) -> Option<f64> {
+        let calls = self.calls.lock().ok()?;
+        let calls = calls.get(key)?;
+        let measured = &calls[calls.len().saturating_sub(samples)..];
+        let (xy, xx) = measured.iter().fold((0.0, 0.0), |(xy, xx), (n, t)| {
+            let n = *n as f64;
+            (xy + n * of(t).as_secs_f64(), xx + n * n)
+        });
+        (xx > 0.0).then(|| xy / xx)
     }
 }
