@@ -72,6 +72,13 @@ impl Runtime for TokioRuntime {
             Ok(Box::new(Compat(stream)) as BoxStream)
         })
     }
+
+    /// tokio's own yield: the task waits until the scheduler has run the others and
+    /// polled its driver, a `block_on` future included (a task that only wakes itself
+    /// runs again before `block_on`'s future on a current-thread runtime).
+    fn yield_now(&self) -> BoxFuture<()> {
+        Box::pin(tokio::task::yield_now())
+    }
 }
 
 /// A TCP connection to `host:port` with `TCP_NODELAY` set: the driver writes whole

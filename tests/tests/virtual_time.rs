@@ -2,6 +2,7 @@
 //! keepalive, on the testkit's virtual runtime with in-memory connections to the
 //! scripted server. No test here waits on the wall clock; every time asserted is exact.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -446,3 +447,84 @@ timer_scenarios!(
     x_websocket_connect_timeout,
     x_http_head_timeout,
 );
+
+/// Streams one response of 42 events, written at once (so the client reads it in one
+/// go), over WebSocket or HTTP. Returns, for every input carrying events that the core
+/// was fed, in order: whether the caller had its first event by then, and how many
+/// events the input held.
+fn event_inputs_and_first_delivery(websocket: bool) -> Vec<(bool, usize)> {
+    let mut events = vec![ev::created("resp-1")];
+    events.extend((0..40).map(|n| ev::text_delta("msg-1", &format!("word {n} "))));
+    events.push(ev::completed("resp-1"));
+    let mut script = FakeServer::new();
+    if websocket {
+        script.push_ws(Reply::events(events).keep_open());
+    } else {
+        script.push_http(Reply::events(events));
+    }
+    let (rt, _server, mut options, _log) = world(script, |c| {
+        c.websockets = websocket;
+        c.preconnect = Some(false);
+    });
+    let seen_first = Arc::new(AtomicBool::new(false));
+    let inputs: Arc<Mutex<Vec<(bool, usize)>>> = Arc::default();
+    let (seen, log) = (seen_first.clone(), inputs.clone());
+    options.recorder = Some(Arc::new(move |_, input| {
+        let events = match input {
+            Input::HttpBody { data, .. } => String::from_utf8_lossy(data).matches("data:").count(),
+            Input::WsText { .. } => 1,
+            _ => return,
+        };
+        log.lock()
+            .unwrap()
+            .push((seen.load(Ordering::SeqCst), events));
+    }));
+    let runtime = rt.handle();
+    let items = rt.block_on(async {
+        let client = Client::new(runtime.clone(), options).expect("a client");
+        let turn = client.new_turn(TurnOptions::default());
+        let mut stream = turn.stream(append(vec![user("hello")]));
+        let mut items = Vec::new();
+        while let Some(item) = stream.next().await {
+            seen_first.store(true, Ordering::SeqCst);
+            items.push(item);
+        }
+        items
+    });
+    assert!(
+        matches!(items.first(), Some(Ok(ResponseEvent::Created { .. }))),
+        "{items:?}"
+    );
+    assert!(
+        matches!(items.last(), Some(Ok(ResponseEvent::Completed { .. }))),
+        "{items:?}"
+    );
+    let inputs = inputs.lock().unwrap().clone();
+    let total: usize = inputs.iter().map(|(_, events)| events).sum();
+    assert_eq!(total, 42, "every event went to the core: {inputs:?}");
+    inputs
+}
+
+#[test]
+fn the_first_event_reaches_the_caller_before_the_rest_of_the_read_is_decoded() {
+    let inputs = event_inputs_and_first_delivery(false);
+    assert_eq!(
+        inputs[0],
+        (false, 1),
+        "the first body input holds the first event alone: {inputs:?}"
+    );
+    assert!(
+        inputs.len() >= 2 && inputs[1].0,
+        "the rest went to the core after the caller had the first event: {inputs:?}"
+    );
+}
+
+#[test]
+fn the_first_websocket_event_reaches_the_caller_before_the_next_frame_is_decoded() {
+    let inputs = event_inputs_and_first_delivery(true);
+    assert_eq!(inputs[0], (false, 1), "{inputs:?}");
+    assert!(
+        inputs[1..].iter().all(|(seen, _)| *seen),
+        "every later frame went to the core after the caller had the first event: {inputs:?}"
+    );
+}

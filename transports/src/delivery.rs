@@ -29,6 +29,8 @@ pub(crate) struct StreamSink {
     paused: Vec<ConnId>,
     /// The terminal item has been handed over (sent or queued).
     finished: bool,
+    /// An item has been handed over (sent or queued).
+    started: bool,
     pub(crate) span: Span,
     pub(crate) attempt: Option<Span>,
 }
@@ -49,6 +51,8 @@ pub(crate) enum Delivered {
 pub(crate) struct Sinks {
     by_request: BTreeMap<RequestId, StreamSink>,
     by_handle: BTreeMap<u64, RequestId>,
+    /// A stream got its first item since [`Sinks::take_first_items`] was last called.
+    first_items: bool,
 }
 
 impl Sinks {
@@ -67,6 +71,7 @@ impl Sinks {
             backlog: VecDeque::new(),
             paused: Vec::new(),
             finished: false,
+            started: false,
             span,
             attempt: None,
         };
@@ -99,6 +104,7 @@ impl Sinks {
             return Delivered::Done;
         };
         sink.finished |= terminal;
+        self.first_items |= !std::mem::replace(&mut sink.started, true);
         if sink.backlog.is_empty() {
             match sink.events.try_send(item) {
                 Ok(()) => {
@@ -123,6 +129,12 @@ impl Sinks {
             }
             _ => Delivered::Queued,
         }
+    }
+
+    /// True when some stream got its first item since the last call: the moment to let
+    /// its reader run before decoding more (time to first event).
+    pub(crate) fn take_first_items(&mut self) -> bool {
+        std::mem::take(&mut self.first_items)
     }
 
     /// Moves backlogged items into streams that have room again. Returns the
@@ -237,6 +249,25 @@ mod tests {
             sinks.by_request.is_empty(),
             "the finished stream is forgotten once drained"
         );
+    }
+
+    #[test]
+    fn a_streams_first_item_is_reported_once() {
+        let mut sinks = Sinks::default();
+        let (tx1, _rx1) = mpsc::channel(8);
+        let (tx2, _rx2) = mpsc::channel(8);
+        sinks.insert(RequestId(1), 1, tx1, Span::none());
+        sinks.insert(RequestId(2), 2, tx2, Span::none());
+        assert!(!sinks.take_first_items(), "nothing delivered yet");
+        sinks.deliver(RequestId(1), event(0), false, None);
+        assert!(sinks.take_first_items(), "stream 1's first item");
+        assert!(!sinks.take_first_items(), "reported once");
+        sinks.deliver(RequestId(1), event(1), false, None);
+        assert!(!sinks.take_first_items(), "stream 1's second item");
+        sinks.deliver(RequestId(2), event(0), false, None);
+        assert!(sinks.take_first_items(), "stream 2's first item");
+        sinks.deliver(RequestId(3), event(0), false, None);
+        assert!(!sinks.take_first_items(), "no stream for request 3");
     }
 
     #[test]

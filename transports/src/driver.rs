@@ -11,7 +11,6 @@
 //! the read is decoded.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant as StdInstant};
@@ -42,7 +41,8 @@ const CONN_QUEUE: usize = 16;
 const OUTBOUND_QUEUE: usize = 16;
 /// Most bytes of an HTTP body fed to the session per wake-up. A read of up to 16 KiB
 /// holds dozens of events; feeding it in slices, and letting the readers run between
-/// slices, hands the first events over before the rest is decoded.
+/// slices, hands the first events over before the rest is decoded. The first slice of
+/// a response is shorter still: it ends with its first event (see [`first_event_end`]).
 const FEED_SLICE: usize = 4 * 1024;
 /// How long one reading of the wall clock is carried forward on the monotonic clock
 /// before the wall clock is read again. The session reads wall time only to interpret
@@ -87,6 +87,8 @@ struct ConnTask {
     inputs: Option<mpsc::Receiver<Input>>,
     /// Not read while a stream it feeds is full.
     paused: bool,
+    /// Some of its HTTP body was fed to the session.
+    body_fed: bool,
     /// The task reported its end (its queued inputs may still wait to be read).
     ended: bool,
     /// Where an HTTP exchange goes (the pool's key); `None` for a WebSocket.
@@ -107,6 +109,7 @@ impl ConnTask {
             outbound,
             inputs: Some(inputs),
             paused: false,
+            body_fed: false,
             ended: false,
             origin: None,
             stop: None,
@@ -251,6 +254,12 @@ impl Actor {
         let mut now = self.now();
         loop {
             self.drain(now.instant);
+            if self.sinks.take_first_items() {
+                // A stream just got its first item: let its reader take it before
+                // anything else is decoded. This is the wait a caller feels most.
+                self.runtime.yield_now().await;
+                now = self.now();
+            }
             while let Some(expired) = self.pool.pop_expired(now.instant) {
                 drop(expired); // closes the socket
             }
@@ -278,7 +287,7 @@ impl Actor {
                         if std::mem::take(&mut self.delivered) {
                             // Let the readers take what was delivered before decoding
                             // more.
-                            yield_now().await;
+                            self.runtime.yield_now().await;
                             now = self.now();
                         }
                         let input = self.slice(conn, rest);
@@ -422,11 +431,22 @@ impl Actor {
         Poll::Pending
     }
 
-    /// The first [`FEED_SLICE`] bytes of `data` as the connection's body input; the
-    /// rest waits in `carry`, fed on the next turns of the loop.
+    /// The first [`FEED_SLICE`] bytes of `data` as the connection's body input (up to
+    /// the end of the first event, for the first bytes of a body); the rest waits in
+    /// `carry`, fed on the next turns of the loop.
     fn slice(&mut self, conn: ConnId, mut data: Bytes) -> Input {
-        if data.len() > FEED_SLICE {
-            self.carry = Some((conn, data.split_off(FEED_SLICE)));
+        let first = self
+            .conns
+            .get_mut(&conn)
+            .is_some_and(|task| !std::mem::replace(&mut task.body_fed, true));
+        let end = if first {
+            first_event_end(&data[..data.len().min(FEED_SLICE)])
+        } else {
+            None
+        };
+        let end = end.unwrap_or(FEED_SLICE);
+        if data.len() > end {
+            self.carry = Some((conn, data.split_off(end)));
         }
         Input::HttpBody { conn, data }
     }
@@ -807,17 +827,51 @@ fn poll_conns<'a>(
     None
 }
 
-/// Returns `Pending` once, after waking its task: the executor runs the other tasks
-/// that are ready (the readers just handed events) before this one goes on.
-fn yield_now() -> impl Future<Output = ()> {
-    let mut yielded = false;
-    poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
+/// Where the first server-sent event in `body` ends: just after the blank line that
+/// ends it (`\n\n`, `\r\n\r\n` or `\r\r`). `None` when no event ends in `body`, or
+/// when the first one ends the whole of it.
+///
+/// Used only to choose where to cut a body: any cut is correct (the core's decoder
+/// keeps a partial event for the next input), this one hands the first event over
+/// after decoding it alone.
+fn first_event_end(body: &[u8]) -> Option<usize> {
+    let end = body
+        .windows(2)
+        .enumerate()
+        .find_map(|(at, pair)| match pair {
+            b"\n\n" | b"\r\r" => Some(at + 2),
+            b"\n\r" if body.get(at + 2) == Some(&b'\n') => Some(at + 3),
+            _ => None,
+        })?;
+    (end < body.len()).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_event_ends_after_its_blank_line() {
+        let cases: [(&[u8], Option<usize>); 9] = [
+            (b"data: a\n\ndata: b\n\n", Some(9)),
+            (b"data: a\r\n\r\ndata: b\r\n\r\n", Some(11)),
+            (b"data: a\r\rdata: b\r\r", Some(9)),
+            (b"event: x\ndata: a\n\nrest", Some(18)),
+            (b": comment\n\ndata: a\n\n", Some(11)),
+            // The first event is all there is: nothing to cut.
+            (b"data: a\n\n", None),
+            // No event ends here (a partial one, or one line of it).
+            (b"data: a\ndata: b", None),
+            (b"data: a\r\n", None),
+            (b"", None),
+        ];
+        for (body, end) in cases {
+            assert_eq!(
+                first_event_end(body),
+                end,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
-    })
+    }
 }

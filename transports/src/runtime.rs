@@ -52,4 +52,32 @@ pub trait Runtime: Send + Sync + Debug + 'static {
 
     /// Opens a TCP connection to `host:port`.
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<BoxStream>>;
+
+    /// Lets the executor run the other ready tasks before the calling task goes on.
+    /// The driver calls it right after handing a stream its first event, so the reader
+    /// takes it before the rest of a read is decoded.
+    ///
+    /// The default wakes the task and returns `Pending` once: enough on executors that
+    /// queue a task that woke itself behind the others. Override it when the runtime's
+    /// own yield does better (tokio's also lets a `block_on` future run first).
+    fn yield_now(&self) -> BoxFuture<()> {
+        Box::pin(YieldOnce(false))
+    }
+}
+
+/// Returns `Pending` once, after waking its task.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
 }
