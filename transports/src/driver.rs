@@ -6,7 +6,9 @@
 //! the clock once → feed what woke it. Each wake-up feeds at most one input, so work
 //! per wake-up is bounded, and nothing in the loop waits on a single stream or
 //! connection: a slow reader pauses only the connection that feeds it (see
-//! [`crate::delivery`]). A large HTTP body read is fed in slices, the executor running
+//! [`crate::delivery`]). Reports a connection has queued are fed in bursts (see
+//! [`BURST`]): the next one is taken without polling anything else first, and on
+//! the clock reading of the burst's first. A large HTTP body read is fed in slices, the executor running
 //! the readers between them, so the first events reach the caller before the rest of
 //! the read is decoded.
 
@@ -48,6 +50,11 @@ const FEED_SLICE: usize = 4 * 1024;
 /// before the wall clock is read again. The session reads wall time only to interpret
 /// `Retry-After` HTTP dates, which count whole seconds.
 const WALL_CLOCK_REFRESH: Duration = Duration::from_secs(1);
+/// Most reports of one connection fed in a row, each on the clock reading of the
+/// first, before commands, the timer and the other connections are polled again. A
+/// WebSocket frame or an HTTP read is one report; polling every channel for each one
+/// cost more than handing its event over.
+const BURST: usize = 16;
 /// End reports of connection tasks queued before a task waits to send its own.
 const ENDED_QUEUE: usize = 16;
 /// How long a request that finds no idle connection waits for one to its origin that
@@ -183,6 +190,9 @@ pub(crate) struct Actor {
     delivered: bool,
     /// The connection whose input is being processed, for backpressure.
     source: Option<ConnId>,
+    /// The connection of the burst in progress and how many more of its reports the
+    /// burst may take (see [`BURST`]).
+    burst: Option<(ConnId, usize)>,
     telemetry: Option<TelemetryHook>,
     recorder: Option<InputRecorder>,
     max_message: usize,
@@ -237,6 +247,7 @@ impl Actor {
             carry: None,
             delivered: false,
             source: None,
+            burst: None,
             telemetry: options.telemetry,
             recorder: options.recorder,
             max_message,
@@ -296,8 +307,13 @@ impl Actor {
                     }
                 }
             }
-            let wake = poll_fn(|cx| self.poll_wake(cx)).await;
-            now = self.now();
+            let (wake, in_burst) = match self.next_in_burst() {
+                Some(wake) => (wake, true),
+                None => (poll_fn(|cx| self.poll_wake(cx)).await, false),
+            };
+            if !in_burst {
+                now = self.now();
+            }
             match wake {
                 Wake::Command(command) => self.command(now, command),
                 Wake::Input {
@@ -384,8 +400,24 @@ impl Actor {
         self.timer.as_mut().reset(at);
     }
 
+    /// The next report of the connection whose burst is in progress, when it has one
+    /// queued, is not paused and the burst may take more; never waits.
+    fn next_in_burst(&mut self) -> Option<Wake> {
+        let (conn, left) = self.burst.take()?;
+        let task = self.conns.get_mut(&conn).filter(|task| !task.paused)?;
+        let input = task.inputs.as_mut()?.try_recv().ok()?;
+        if left > 1 {
+            self.burst = Some((conn, left - 1));
+        }
+        Some(Wake::Input {
+            source: Some(conn),
+            input,
+        })
+    }
+
     /// The next thing to do: an auth result, a command, room in a full stream, a
-    /// connection's report (round robin over unpaused connections), or the timer.
+    /// connection's report (round robin over unpaused connections), or the timer. A
+    /// connection's report starts a burst (see [`BURST`]).
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
         if let Poll::Ready(Some(input)) = self.auth_results.poll_next_unpin(cx) {
             return Poll::Ready(Wake::Input {
@@ -414,6 +446,7 @@ impl Actor {
             match polled {
                 Some(Polled::Input(conn, input)) => {
                     self.poll_from = ConnId(conn.0 + 1);
+                    self.burst = Some((conn, BURST - 1));
                     return Poll::Ready(Wake::Input {
                         source: Some(conn),
                         input,

@@ -226,7 +226,15 @@ async fn session(
 
 /// Sends an input to the session; an empty error means the session is gone.
 async fn send(inputs: &mut mpsc::Sender<Input>, input: Input) -> Result<(), String> {
-    inputs.send(input).await.map_err(|_| String::new())
+    // Most sends find room: no need to build the waiting send for them.
+    match inputs.try_send(input) {
+        Ok(()) => Ok(()),
+        Err(err) if err.is_full() => inputs
+            .send(err.into_inner())
+            .await
+            .map_err(|_| String::new()),
+        Err(_) => Err(String::new()),
+    }
 }
 
 #[cfg(test)]
