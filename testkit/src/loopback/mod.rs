@@ -44,7 +44,7 @@ pub mod journal;
 pub mod scenario;
 mod tls;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -265,9 +265,9 @@ impl LoopbackServer {
         tls: bool,
         options: ServerOptions,
     ) -> std::io::Result<LoopbackServer> {
-        let listener = TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        let addr = socket.local_addr()?;
         let tls = if tls { Some(tls::generate()?) } else { None };
         let certificate_der = tls.as_ref().map(|t| t.certificate_der.clone());
         let shared = Arc::new(Shared::new(
@@ -280,6 +280,11 @@ impl LoopbackServer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        // Listening before this returns: a client may connect at once.
+        let listener = {
+            let _runtime = runtime.enter();
+            socket.listen(ACCEPT_BACKLOG)?
+        };
         let loop_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("turnwire-loopback".into())
@@ -386,15 +391,17 @@ impl Drop for LoopbackServer {
     }
 }
 
+/// Connections the kernel may hold for the accept loop (capped by the system's
+/// `somaxconn`). A load test opens thousands at the same instant; with the standard
+/// library's 128, the kernel dropped most of them and the clients' connects timed out.
+const ACCEPT_BACKLOG: u32 = 16 * 1024;
+
 async fn accept_loop(
-    listener: TcpListener,
+    listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     tls: Option<futures_rustls::TlsAcceptor>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
-    };
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => return,
