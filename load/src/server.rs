@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 
-use turnwire_testkit::loopback::LoopbackServer;
+use turnwire_testkit::loopback::{LoopbackServer, ServerOptions};
 
 use crate::args::Args;
 use crate::memory::{self, MemoryKib};
@@ -11,6 +11,19 @@ use crate::script;
 
 /// Descriptors a process needs besides its sockets.
 const FD_SLACK: u64 = 256;
+
+/// Starts the loopback server for the run: plain HTTP on a free port, serving the
+/// run's script, with room for every session's connections. The server's default cap
+/// (4096 connections at once) closed the rest of 10,000 preconnecting sessions' sockets
+/// at once, and two unanswered connects in a row make a client fall back to HTTP.
+fn start(args: &Args) -> std::io::Result<LoopbackServer> {
+    let options = ServerOptions {
+        // A session's socket, and one more while it replaces it.
+        max_connections: 2 * args.sessions + FD_SLACK as usize,
+        ..ServerOptions::default()
+    };
+    LoopbackServer::start_with(script::server(args), 0, false, options)
+}
 
 /// What the server saw, as counts (a full recording of a large run is big).
 #[derive(Clone, Debug, Default)]
@@ -80,8 +93,8 @@ impl Server {
         match args.server {
             crate::args::ServerPlacement::Thread => {
                 memory::check_fd_budget(2 * sockets + FD_SLACK, "client and server together")?;
-                let server = LoopbackServer::start(script::server(args))
-                    .map_err(|e| format!("cannot start the loopback server: {e}"))?;
+                let server =
+                    start(args).map_err(|e| format!("cannot start the loopback server: {e}"))?;
                 let url = server.base_url();
                 Ok((Server::Thread(server), url))
             }
@@ -177,8 +190,7 @@ impl Server {
 pub(crate) fn serve_only(args: &Args) -> Result<ExitCode, String> {
     let sockets = args.sessions as u64;
     memory::check_fd_budget(sockets + FD_SLACK, "the server")?;
-    let server = LoopbackServer::start(script::server(args))
-        .map_err(|e| format!("cannot start the loopback server: {e}"))?;
+    let server = start(args).map_err(|e| format!("cannot start the loopback server: {e}"))?;
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", server.base_url());
     let _ = out.flush();
