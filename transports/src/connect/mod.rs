@@ -10,6 +10,7 @@ mod proxy;
 mod trust;
 
 use std::io;
+use std::sync::OnceLock;
 
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
@@ -26,7 +27,10 @@ use crate::runtime::{BoxStream, Runtime};
 /// Opens connections for one client. Built once from the client's options; shared by
 /// its connection tasks behind an `Arc`.
 pub(crate) struct Connector {
-    tls: TlsConnector,
+    settings: TlsSettings,
+    /// Built at the first TLS handshake: reading the platform's root store takes
+    /// milliseconds, which a client that never opens a TLS connection does not pay.
+    tls: OnceLock<TlsConnector>,
     proxy: Option<Proxy>,
 }
 
@@ -40,12 +44,28 @@ impl core::fmt::Debug for Connector {
 
 impl Connector {
     /// The connector for these settings. Fails when the TLS settings are unusable (a
-    /// malformed root certificate).
+    /// malformed root certificate). Loads no root store: that waits for the first TLS
+    /// handshake.
     pub(crate) fn new(tls: &TlsSettings, proxy: Option<Proxy>) -> Result<Connector, BuildError> {
-        let tls = tls
+        tls.check().map_err(|e| BuildError::Tls(e.to_string()))?;
+        Ok(Connector {
+            settings: tls.clone(),
+            tls: OnceLock::new(),
+            proxy,
+        })
+    }
+
+    /// The TLS connector, built on first use.
+    fn tls(&self) -> Result<&TlsConnector, ConnectError> {
+        if let Some(tls) = self.tls.get() {
+            return Ok(tls);
+        }
+        // Checked when the client was built; only a rustls change could fail here.
+        let built = self
+            .settings
             .connector()
-            .map_err(|e| BuildError::Tls(e.to_string()))?;
-        Ok(Connector { tls, proxy })
+            .map_err(|e| ConnectError::Transport(format!("TLS configuration: {e}")))?;
+        Ok(self.tls.get_or_init(|| built))
     }
 
     /// Connects to `endpoint`: directly or through the proxy's tunnel, with TLS when
@@ -107,7 +127,7 @@ impl Connector {
     ) -> Result<BoxStream, ConnectError> {
         let name = ServerName::try_from(endpoint.host.clone())
             .map_err(|e| ConnectError::Transport(format!("invalid server name: {e}")))?;
-        match self.tls.connect(name, stream).await {
+        match self.tls()?.connect(name, stream).await {
             Ok(stream) => Ok(Box::new(stream)),
             Err(err) => Err(match certificate_problem(&err) {
                 Some(reason) => ConnectError::Failure(ConnectFailure::Certificate {
@@ -149,5 +169,30 @@ impl ConnectError {
             ConnectError::Transport(message) => Input::TransportError { conn, message },
             ConnectError::Failure(failure) => Input::ConnectFailed { conn, failure },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_connector_waits_for_the_first_handshake() {
+        let connector = Connector::new(&TlsSettings::new(RootStore::Platform), None).unwrap();
+        assert!(
+            connector.tls.get().is_none(),
+            "no root store read when built"
+        );
+        assert!(connector.tls().is_ok());
+        assert!(connector.tls.get().is_some(), "built once asked for");
+    }
+
+    #[test]
+    fn a_malformed_root_is_still_a_build_error() {
+        let settings = TlsSettings::new(RootStore::None).with_root(b"not DER".to_vec());
+        assert!(matches!(
+            Connector::new(&settings, None),
+            Err(BuildError::Tls(_))
+        ));
     }
 }

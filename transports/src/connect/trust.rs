@@ -72,7 +72,19 @@ impl TlsSettings {
         Ok(self)
     }
 
-    /// Builds the rustls client configuration.
+    /// Checks what [`TlsSettings::connector`] would refuse (an extra root rustls cannot
+    /// use) without loading any root store. Call when the client is built, so that a
+    /// bad certificate is a build error even though the connector is built lazily.
+    pub(crate) fn check(&self) -> Result<(), rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        for cert in &self.extra_roots {
+            roots.add(cert.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Builds the rustls client configuration. With [`RootStore::Platform`] the first
+    /// call in the process reads the platform's store (milliseconds).
     pub(crate) fn connector(&self) -> Result<TlsConnector, rustls::Error> {
         let base = match self.roots {
             RootStore::Platform => platform_roots(),
@@ -174,6 +186,14 @@ mod tests {
             err.to_string().contains("/nonexistent/turnwire-ca.pem"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_malformed_extra_root_fails_the_check_and_the_connector_alike() {
+        let settings = TlsSettings::new(RootStore::None).with_root(b"not DER".to_vec());
+        assert!(settings.check().is_err());
+        assert!(settings.connector().is_err());
+        assert!(TlsSettings::new(RootStore::None).check().is_ok());
     }
 
     #[test]
