@@ -7,10 +7,10 @@
 //! per wake-up is bounded, and nothing in the loop waits on a single stream or
 //! connection: a slow reader pauses only the connection that feeds it (see
 //! [`crate::delivery`]). Reports a connection has queued are fed in bursts (see
-//! [`BURST`]): the next one is taken without polling anything else first, and on
-//! the clock reading of the burst's first. A large HTTP body read is fed in slices, the executor running
-//! the readers between them, so the first events reach the caller before the rest of
-//! the read is decoded.
+//! [`BURST`]): the next one is taken without polling anything else first, and on the
+//! clock reading of the burst's first. A large HTTP body read is fed in slices, the
+//! first one ending with the first event, and the task yields as soon as a stream has
+//! its first item, so the caller takes it before the rest of the read is decoded.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
